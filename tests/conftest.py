@@ -1,0 +1,42 @@
+"""Shared test fixtures.
+
+Tests that need the real data in ``../shared/data`` use the ``shared_data`` fixture: it skips
+with a reason when the folder is absent (a user's machine) and fails instead when
+``MOSSFUSE_REQUIRE_SHARED_DATA=1`` (set by ``.ci/run``), so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MOSSFUSE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def _require(path: Path) -> Path:
+    if path.exists():
+        return path
+    msg = f"real data not found at {path} (set MOSSFUSE_SHARED_DATA or place ../shared/data)"
+    if os.environ.get("MOSSFUSE_REQUIRE_SHARED_DATA") == "1":
+        pytest.fail(msg + "; MOSSFUSE_REQUIRE_SHARED_DATA=1 forbids skipping")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of ``../shared/data`` (skip, or fail in CI, when absent)."""
+    return _require(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def cave_root(shared_data: Path) -> Path:
+    return _require(shared_data / "cave")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
