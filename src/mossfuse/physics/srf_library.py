@@ -128,7 +128,7 @@ def load_srf(
         srf = nikon_d700_nssr()
         if hsi_wavelengths_nm is not None and not np.allclose(
             np.asarray(hsi_wavelengths_nm, dtype=float), CAVE_WAVELENGTHS_NM
-        ) :
+        ):
             raise MossfuseInputError(
                 "nikon_d700_nssr is defined on 400:10:700 nm (31 bands) only; got a different "
                 "HSI grid"
@@ -165,7 +165,9 @@ def load_srf(
         return _matrix_srf(np.load(path), hsi_wavelengths_nm, normalize, path)
     if suffix == ".mat":
         return _load_mat_srf(path, hsi_wavelengths_nm, normalize, matrix_key)
-    raise MossfuseInputError(f"unknown SRF format '{suffix}'; expected .csv, .npz, .mat, .npy", path)
+    raise MossfuseInputError(
+        f"unknown SRF format '{suffix}'; expected .csv, .npz, .mat, .npy", path
+    )
 
 
 def _curves_to_srf(curves, hsi_wavelengths_nm, normalize, label) -> SpectralResponse:
@@ -238,5 +240,7 @@ def load_camspec_txt(path: str | Path, camera: str | None) -> SensitivityCurves:
                 continue
         i += 1
     if camera not in cams:
-        raise MossfuseInputError(f"pick camera=...; got {camera!r}, available: {sorted(cams)}", path)
+        raise MossfuseInputError(
+            f"pick camera=...; got {camera!r}, available: {sorted(cams)}", path
+        )
     return SensitivityCurves(wl, cams[camera], ["R", "G", "B"], f"camspec:{camera}")

@@ -1,0 +1,303 @@
+"""Command-line interface (thin: parse, call the library, print).
+
+Every subcommand has ``--help``. Errors of input (:class:`~mossfuse.errors.MossfuseError`) are
+printed as one line on stderr with exit code 2; nothing partial is left under an output name.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mossfuse.errors import MossfuseError, MossfuseInputError
+
+app = typer.Typer(
+    name="mossfuse",
+    help="Hyperspectral + multispectral image fusion: simulate, fuse, evaluate, benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_FORMATS = ("npy", "npz", "mat", "tif", "hdr")
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Output folder: OUT/<scene>/{lr_hsi,hr_msi,reference}")],
+    protocol: Annotated[str, typer.Option(help="Protocol name or .json file")] = "mossfuse-x32",
+    dataset: Annotated[str | None, typer.Option(help="Dataset kind: 'cave'")] = None,
+    root: Annotated[Path | None, typer.Option(help="Dataset root folder")] = None,
+    scenes: Annotated[str | None, typer.Option(help="Comma-separated scene names")] = None,
+    split: Annotated[str | None, typer.Option(help="Named split (e.g. test, dev-val)")] = None,
+    input: Annotated[  # noqa: A002
+        Path | None, typer.Option("--input", help="A single reference cube file instead")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Variable name in a .mat/.npz input")] = None,
+    fmt: Annotated[str, typer.Option("--format", help=f"One of {_FORMATS}")] = "npy",
+) -> None:
+    """Degrade reference cubes by a protocol into LR-HSI / HR-MSI pairs (+ the reference)."""
+    from mossfuse.data.io import write_cube
+    from mossfuse.physics import get_protocol
+
+    if fmt not in _FORMATS:
+        raise MossfuseInputError(f"--format must be one of {_FORMATS}; got '{fmt}'")
+    proto = get_protocol(protocol)
+    refs = _reference_scenes(dataset, root, scenes, split, input, key)
+    for scene in refs:
+        case = proto.simulate(scene)
+        folder = out / scene.name
+        wl = case.reference.wavelengths_nm
+        write_cube(case.inputs.lr_hsi, folder / f"lr_hsi.{fmt}", wavelengths=wl)
+        write_cube(case.inputs.hr_msi, folder / f"hr_msi.{fmt}")
+        write_cube(case.reference.cube, folder / f"reference.{fmt}", wavelengths=wl)
+        _write_text(folder / "protocol.json", proto.to_json())
+        typer.echo(f"{scene.name}: lr_hsi {case.inputs.lr_hsi.shape[::-1]} hr_msi "
+                   f"{case.inputs.hr_msi.shape[::-1]} (H x W x bands) -> {folder}")
+
+
+def _reference_scenes(dataset, root, scenes, split, input_file, key):
+    from mossfuse.data.io import read_cube
+
+    if input_file is not None:
+        if dataset is not None:
+            raise MossfuseInputError("give either --input or --dataset, not both")
+        scene = read_cube(input_file, key)
+        scene.name = input_file.stem
+        return [scene]
+    if dataset != "cave":
+        raise MossfuseInputError(f"--dataset must be 'cave' (or use --input FILE); got {dataset!r}")
+    if root is None:
+        raise MossfuseInputError("--dataset cave needs --root DIR")
+    from mossfuse.data.cave import CaveDataset
+
+    ds = CaveDataset(root)
+    names = _split(scenes)
+    if names is None and split is not None:
+        sel = ds.split(split)
+        if sel.missing:
+            typer.echo(f"split '{split}': missing scenes skipped: {', '.join(sel.missing)}",
+                       err=True)
+        names = list(sel.present)
+    names = names or ds.scene_names
+    return [ds.load(n) for n in names]
+
+
+def _write_text(path: Path, text: str) -> None:
+    from mossfuse._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+@app.command()
+def fuse(
+    lr_hsi: Annotated[Path, typer.Option(help="LR-HSI file (H x W x bands)")],
+    hr_msi: Annotated[Path, typer.Option(help="HR-MSI file (H x W x bands)")],
+    out: Annotated[Path, typer.Option(help="Output file; format from its extension")],
+    method: Annotated[str, typer.Option(help="Method name (see `mossfuse methods`)")] = "bicubic",
+    ratio: Annotated[int | None, typer.Option(help="Ratio r (default: from the sizes)")] = None,
+    srf: Annotated[str | None, typer.Option(help="Known SRF: file or name")] = None,
+    protocol: Annotated[
+        str | None, typer.Option(help="Take the known PSF, SRF and phase from this protocol")
+    ] = None,
+    hsi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz LR-HSI")] = None,
+    msi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz HR-MSI")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="JSON file with the method's config")
+    ] = None,
+) -> None:
+    """Fuse an LR-HSI and an HR-MSI with a registered method."""
+    from mossfuse.data.io import read_cube, write_cube
+    from mossfuse.data.scene import FusionInputs
+    from mossfuse.methods import get_method
+    from mossfuse.physics import get_protocol, load_srf
+
+    lr = read_cube(lr_hsi, hsi_key)
+    hr = read_cube(hr_msi, msi_key)
+    r = _infer_ratio(lr, hr, ratio, lr_hsi, hr_msi)
+    kernel = phase = centre = srf_matrix = None
+    if protocol is not None:
+        proto = get_protocol(protocol)
+        if proto.ratio != r:
+            raise MossfuseInputError(f"protocol '{proto.name}' has ratio {proto.ratio}; the "
+                                     f"inputs have ratio {r}")
+        deg = proto.degradation(lr.wavelengths_nm)
+        kernel, phase, centre, srf_matrix = deg.kernel, deg.phase, deg.centre, deg.srf.matrix
+    if srf is not None:
+        srf_matrix = load_srf(srf, lr.wavelengths_nm).matrix
+    inputs = FusionInputs(
+        lr_hsi=_checked(lr, lr_hsi, "LR-HSI"), hr_msi=_checked(hr, hr_msi, "HR-MSI"), ratio=r,
+        hsi_wavelengths_nm=lr.wavelengths_nm, srf=srf_matrix, psf=kernel, phase=phase,
+        psf_centre=centre,
+    )
+    cfg = json.loads(config.read_text()) if config else None
+    result = get_method(method, cfg).fuse(inputs)
+    write_cube(result.hr_hsi, out, wavelengths=lr.wavelengths_nm, meta=lr.meta)
+    typer.echo(f"{method}: fused {result.hr_hsi.shape[::-1]} (H x W x bands) in "
+               f"{result.info['fuse_seconds']:.2f} s -> {out}")
+
+
+def _checked(scene, path, name):
+    from mossfuse.errors import check_cube
+
+    try:
+        return check_cube(scene.cube, name, path)
+    except MossfuseInputError:
+        raise
+    except Exception as exc:  # pragma: no cover - defensive
+        raise MossfuseInputError(str(exc), path) from exc
+
+
+def _infer_ratio(lr, hr, ratio, lr_path, hr_path) -> int:
+    (h, w), (H, W) = lr.shape_hw, hr.shape_hw
+    if ratio is None:
+        if H % h or W % w or H // h != W // w:
+            raise MossfuseInputError(
+                f"HR-MSI size {H} x {W} ({hr_path}) is not an integer multiple of LR-HSI size "
+                f"{h} x {w} ({lr_path}) with one ratio for both axes"
+            )
+        ratio = H // h
+    if (H, W) != (ratio * h, ratio * w):
+        raise MossfuseInputError(
+            f"HR-MSI size {H} x {W} ({hr_path}) is not ratio {ratio} x LR-HSI size {h} x {w} "
+            f"({lr_path}); expected {ratio * h} x {ratio * w}"
+        )
+    return ratio
+
+
+@app.command()
+def evaluate(
+    pred: Annotated[Path, typer.Option(help="Fused cube file (H x W x bands)")],
+    ref: Annotated[Path, typer.Option(help="Reference cube file (H x W x bands)")],
+    ratio: Annotated[int, typer.Option(help="Resolution ratio r (ERGAS)")],
+    profile: Annotated[str, typer.Option(help="Metric profile: mossfuse-paper | standard")] = (
+        "mossfuse-paper"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    pred_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz pred")] = None,
+    ref_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz ref")] = None,
+) -> None:
+    """Full-reference metrics of a fused cube against a reference, under a named profile."""
+    from mossfuse.data.io import read_cube
+    from mossfuse.metrics import evaluate as evaluate_metrics
+
+    p = read_cube(pred, pred_key, allow_unnormalized=True)
+    r = read_cube(ref, ref_key)
+    if p.cube.shape != r.cube.shape:
+        raise MossfuseInputError(
+            f"prediction shape {p.cube.shape[::-1]} ({pred}) differs from reference shape "
+            f"{r.cube.shape[::-1]} ({ref}) (H x W x bands)"
+        )
+    report = evaluate_metrics(p.cube, r.cube, profile=profile, ratio=ratio)
+    if as_json:
+        typer.echo(json.dumps({"profile": profile, "ratio": ratio, **report.values}, indent=2))
+    else:
+        typer.echo(f"profile {profile}, ratio {ratio}")
+        for k, v in report.values.items():
+            typer.echo(f"  {k:>8s}  {v:.4f}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder")] = Path("mossfuse-demo"),
+    size: Annotated[int, typer.Option(help="Scene size in pixels")] = 256,
+    protocol: Annotated[str, typer.Option(help="Protocol name")] = "wald-x8",
+    method: Annotated[str, typer.Option(help="Method name")] = "bicubic",
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic scene")] = 0,
+) -> None:
+    """Synthetic dead-leaves scene -> degrade -> fuse -> metrics + figure (no download)."""
+    from mossfuse.demo import run_demo
+
+    run_demo(out, size=size, protocol=protocol, method=method, seed=seed)
+
+
+@app.command()
+def benchmark(
+    root: Annotated[Path, typer.Option(help="Dataset root folder")],
+    out: Annotated[Path, typer.Option(help="Output folder (resumable)")],
+    dataset: Annotated[str, typer.Option(help="Dataset kind")] = "cave",
+    protocol: Annotated[str, typer.Option(help="Protocol name or .json")] = "mossfuse-x32",
+    methods: Annotated[str, typer.Option(help="Comma-separated method names")] = "bicubic",
+    scenes: Annotated[str | None, typer.Option(help="Comma-separated scene names")] = None,
+    split: Annotated[str | None, typer.Option(help="Named split (test, dev-val, ...)")] = None,
+    known_degradation: Annotated[
+        bool, typer.Option("--known-degradation/--blind", help="Give methods the true PSF/SRF")
+    ] = True,
+    profile: Annotated[
+        str, typer.Option(help="Metric profile(s), comma-separated")
+    ] = "mossfuse-paper",
+    method_config: Annotated[
+        Path | None, typer.Option(help="JSON {method: {config}} overrides")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every method")] = 0,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures")] = True,
+    threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
+) -> None:
+    """Run methods side by side on a dataset: metrics, time, memory, tables, figures."""
+    from mossfuse.bench.runner import BenchmarkConfig, run_benchmark
+
+    cfg = BenchmarkConfig(
+        dataset=dataset, root=str(root), protocol=protocol, methods=_split(methods) or [],
+        method_configs=json.loads(method_config.read_text()) if method_config else {},
+        scenes=_split(scenes), split=split,
+        degradation="known" if known_degradation else "blind",
+        profiles=_split(profile) or ["mossfuse-paper"], seed=seed, figures=figures,
+        threads=threads, command="mossfuse " + " ".join(sys.argv[1:]),
+    )
+    summary = run_benchmark(cfg, out)
+    for method, vals in summary["means"].items():
+        line = ", ".join(f"{k} {v:.4g}" for k, v in vals[cfg.profiles[0]].items())
+        typer.echo(f"{method}: {line} ({vals['timing']['seconds_median']:.2f} s/scene)")
+    typer.echo(f"tables and figures -> {out}")
+
+
+@app.command()
+def methods() -> None:
+    """List the registered fusion methods."""
+    from mossfuse.methods import available_methods
+
+    for name in available_methods():
+        typer.echo(name)
+
+
+@app.command()
+def protocols() -> None:
+    """List the built-in simulation protocols."""
+    from mossfuse.physics import PROTOCOLS
+
+    for name, proto in PROTOCOLS.items():
+        typer.echo(f"{name}: {proto.description}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point with one-line errors for bad input (``argv`` defaults to ``sys.argv``)."""
+    try:
+        app(args=argv, prog_name="mossfuse", standalone_mode=False)
+    except MossfuseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (typer.Exit, SystemExit) as exc:  # normal exits, --help
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code or 0)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()
