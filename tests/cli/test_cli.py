@@ -77,7 +77,7 @@ def test_fuse_with_protocol_and_mat_output(capsys, tmp_path):
         ("int32", "int"),
         ("empty", "empty"),
         ("corrupt_mat", "lr.mat"),
-        ("mat_key", "keys"),
+        ("mat_key", "variables found"),
     ],
 )
 def test_bad_input_one_clear_error_no_output(capsys, tmp_path, setup, needle):

@@ -340,6 +340,8 @@ def read_cube(
         return _read_cave_folder(path, key, layout, scale, wavelengths, allow_unnormalized)
     if not path.exists():
         raise MossfuseInputError("file not found", path)
+    if path.stat().st_size == 0:
+        raise MossfuseInputError("file is empty (0 bytes); expected a cube", path)
     fmt = _format_of(path, None)
     if fmt in ("envi", "geotiff") and layout != "hwc":
         raise MossfuseInputError(f"layout= does not apply to {fmt} files (they store it)", path)
