@@ -87,7 +87,7 @@ def _reference_scenes(dataset, root, scenes, split, input_file, key):
             typer.echo(f"split '{split}': missing scenes skipped: {', '.join(sel.missing)}",
                        err=True)
         names = list(sel.present)
-    names = names or ds.scene_names
+    names = names or list(ds.scenes)
     return [ds.load(n) for n in names]
 
 
@@ -240,6 +240,7 @@ def benchmark(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every method")] = 0,
     figures: Annotated[bool, typer.Option("--figures/--no-figures")] = True,
+    figure_scenes: Annotated[int, typer.Option(help="Figures for the first N scenes")] = 4,
     threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
 ) -> None:
     """Run methods side by side on a dataset: metrics, time, memory, tables, figures."""
@@ -251,6 +252,7 @@ def benchmark(
         scenes=_split(scenes), split=split,
         degradation="known" if known_degradation else "blind",
         profiles=_split(profile) or ["mossfuse-paper"], seed=seed, figures=figures,
+        figure_scenes=figure_scenes,
         threads=threads, command="mossfuse " + " ".join(sys.argv[1:]),
     )
     summary = run_benchmark(cfg, out)

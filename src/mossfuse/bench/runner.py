@@ -53,6 +53,7 @@ class BenchmarkConfig(BaseModel):
     profiles: list[str] = Field(default_factory=lambda: ["mossfuse-paper"])
     seed: int = 0
     figures: bool = True
+    figure_scenes: int = 4  # figures for the first N scenes only (keeps result folders small)
     threads: int | None = None
     command: str = ""
 
@@ -125,16 +126,16 @@ def _select_scenes(cfg: BenchmarkConfig) -> tuple[list[str], list[str], object]:
 
     ds = CaveDataset(cfg.root)
     if cfg.scenes:
-        missing = [s for s in cfg.scenes if s not in ds.scene_names]
+        missing = [s for s in cfg.scenes if s not in list(ds.scenes)]
         if missing:
             raise MossfuseInputError(
-                f"scenes not found under {cfg.root}: {missing}; present: {ds.scene_names}"
+                f"scenes not found under {cfg.root}: {missing}; present: {list(ds.scenes)}"
             )
         return list(cfg.scenes), [], ds
     if cfg.split:
         sel = ds.split(cfg.split)
         return list(sel.present), list(sel.missing), ds
-    return list(ds.scene_names), [], ds
+    return list(ds.scenes), [], ds
 
 
 def _seed_everything(seed: int) -> None:
@@ -217,7 +218,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True) 
     records: list[dict] = []
     bar = tqdm(total=len(scenes) * len(cfg.methods), disable=not progress, unit="fusion",
                desc="benchmark")
-    for scene_name in scenes:
+    for index, scene_name in enumerate(scenes):
         case: SimulatedCase | None = None
         preds: dict[str, np.ndarray] = {}
         estimates: dict[str, tuple] = {}
@@ -250,7 +251,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True) 
             preds[method] = result.hr_hsi
             estimates[method] = (result.estimated_srf, result.estimated_psf)
             bar.update(1)
-        if cfg.figures and case is not None and preds:
+        if cfg.figures and case is not None and preds and index < cfg.figure_scenes:
             _scene_figures(out / "figures", scene_name, case, preds, estimates)
     bar.close()
     summary = _summarise(records, cfg, header)
@@ -389,14 +390,16 @@ def _scene_figures(folder: Path, scene: str, case: SimulatedCase, preds: dict, e
         panels[name] = to_rgb(np.clip(pred, 0, 1))
         errors[name] = np.sqrt(np.mean((np.clip(pred, 0, 1) - ref.cube) ** 2, axis=0))
     figures.save_comparison_figure(folder / f"{scene}_composites.png", panels, errors,
-                                   f"{scene}: RGB composites and per-pixel RMSE")
+                                   f"{scene}: RGB composites and per-pixel RMSE over bands",
+                                   error_label="RMSE", dpi=80)
     H, W = ref.shape_hw
     pixels = [(H // 4, W // 4), (H // 2, W // 2), (3 * H // 4, 3 * W // 4)]
-    figures.save_spectra_figure(folder / f"{scene}_spectra.png", ref.cube, preds, pixels, wl)
+    figures.save_spectra_figure(folder / f"{scene}_spectra.png", ref.cube, preds, pixels, wl,
+                                dpi=80)
     for name, (srf_est, psf_est) in estimates.items():
         if srf_est is not None or psf_est is not None:
             figures.save_srf_psf_figure(
                 folder / f"{scene}_{name}_degradation.png", case.inputs.srf, srf_est,
-                case.inputs.psf, psf_est, wl, list(case.inputs.msi_band_names),
+                case.inputs.psf, psf_est, wl, list(case.inputs.msi_band_names), dpi=80,
             )
 
