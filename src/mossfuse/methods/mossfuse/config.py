@@ -1,0 +1,119 @@
+"""Typed configuration of the MossFuse network, its degradation module, losses and inference.
+
+Every place where the paper (Du et al., "Unsupervised Hyperspectral and Multispectral Image
+Fusion via Self-Supervised Modality Decoupling", MossFuse) and the authors' released model
+differ is an option here; the **defaults are the release's** (see
+``shared/specs/mossfuse_architecture.md``):
+
+=====================  ==========================  =============================================
+option                 release (default)           paper / alternative
+=====================  ==========================  =============================================
+num_blocks             1                           4 (Fig. 2 draws four SWT blocks per stage)
+shared_combination     ``"concat"`` (+ 1x1 conv)   ``"sum"`` (eq. 7: ``F_Y^S + F_x^S``)
+fusion_topology        ``"cascade"`` (the spec)    ``"parallel"`` (public ``net.py``, see below)
+lr_msi_decoder_swt     True                        False (spec text lists no SWT in D_y)
+srf_constraint         ``"clamp"`` (paper 3.5)     ``"softplus"`` (release: none at all)
+use_sct_loss           False                       True (paper eq. 11, weight alpha2 = 1)
+=====================  ==========================  =============================================
+
+``fusion_topology``: ``"cascade"`` is the spec's D_X,
+``Phi_spe(Phi_spa(conv1x1(concat(S_Y, S_x)), C_Y), C_x)`` then ``num_blocks`` SWT, with its own
+two aggregation blocks. ``"parallel"`` is what the authors' public ``net.py`` computes:
+``conv1x1(concat(Phi_spa_Y(S_Y, C_Y), Phi_spe_x(S_x, C_x)))`` then ``num_blocks`` SWT, reusing the
+aggregation blocks of D_Y and D_x. Both have the same number of parameters on the inference path.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mossfuse.methods.base import MethodConfig
+
+
+class MossFuseConfig(MethodConfig):
+    """Configuration of :class:`~mossfuse.methods.mossfuse.method.MossFuse`.
+
+    Attributes:
+        hsi_bands: ``B``, bands of the LR-HSI (and of the output).
+        msi_bands: ``b``, bands of the HR-MSI.
+        ratio: ``r``, HR / LR pixel ratio the degradation module is built for (PSF size).
+        channels: feature width ``C`` (48; must be divisible by ``heads``).
+        heads: attention heads (8, i.e. 6 channels per head at C = 48).
+        num_blocks: SWT blocks after each embedding and before the D_X head (release 1). D_Y and
+            D_x carry ``num_blocks - 1`` SWT after their aggregation block, D_y ``num_blocks``.
+        ffn_expansion: gated FFN hidden width factor (hidden = 2C; the input 1x1 conv is C -> 4C).
+        lk_kernel: DRB kernel of the "LK7" blocks (7; merged branches (5,1), (3,2), (3,3)).
+        lk_ffn_factor: LK-CNN MLP width factor (4: C -> 4C -> C).
+        layer_scale_init: LK-CNN layer scale initial value (1e-6).
+        gate_hidden: hidden width of the spatial/channel gates (None = C // 8 = 6).
+        shared_combination: how D_X and D_y combine the two shared features.
+        fusion_topology: D_X composition (see module docstring).
+        lr_msi_decoder_swt: whether D_y has ``num_blocks`` SWT after its 1x1 conv.
+        psf_size: PSF taps per side (None = ``ratio - 1``; the centre is the middle tap).
+        phase: HR index of the first LR sample (None = the PSF centre, the valid geometry of the
+            ``mossfuse-x32``/``wald-x*`` protocols); an input's own ``phase`` takes precedence.
+        psf_init_scale: initial ``M = s I`` of the precision factor (5 -> sigma 0.2 px).
+        srf_constraint: non-negativity of the SRF (``clamp``: clamp in the forward pass and a
+            projection after every optimiser step; ``softplus``: reparameterisation).
+        use_sct_loss: add the self-supervised constraint loss L_SCT (paper) or not (release).
+        sct_lr_target: how the HR-sized decoder outputs x_hat, y_hat meet their LR targets:
+            ``upsample`` the targets bilinearly (as the LR-HSI is for its encoder) or
+            ``degrade`` the outputs with the (detached) PSF.
+        alpha_sc, alpha_sct, alpha_de: loss weights alpha1..alpha3 (0.1, 1, 1).
+        lr, lr_degradation: Adam learning rates of the network and the degradation module
+            (release: 9e-5 for both, effectively constant).
+        inference_dtype: dtype of the fused inference path (``bfloat16`` halves the memory
+            traffic; on CPUs without bf16 units it is slower).
+        num_threads: torch intra-op threads during ``fuse`` (None = leave torch's setting).
+    """
+
+    hsi_bands: int = Field(31, ge=1)
+    msi_bands: int = Field(3, ge=1)
+    ratio: int = Field(32, ge=2)
+
+    channels: int = Field(48, ge=8)
+    heads: int = Field(8, ge=1)
+    num_blocks: int = Field(1, ge=1)
+    ffn_expansion: float = Field(2.0, gt=0)
+    lk_kernel: Literal[7] = 7
+    lk_ffn_factor: int = Field(4, ge=1)
+    layer_scale_init: float = 1e-6
+    gate_hidden: int | None = None
+    shared_combination: Literal["concat", "sum"] = "concat"
+    fusion_topology: Literal["cascade", "parallel"] = "cascade"
+    lr_msi_decoder_swt: bool = True
+
+    psf_size: int | None = None
+    phase: int | None = None
+    psf_init_scale: float = Field(5.0, gt=0)
+    srf_constraint: Literal["clamp", "softplus"] = "clamp"
+
+    use_sct_loss: bool = False
+    sct_lr_target: Literal["upsample", "degrade"] = "upsample"
+    alpha_sc: float = 0.1
+    alpha_sct: float = 1.0
+    alpha_de: float = 1.0
+    lr: float = 9e-5
+    lr_degradation: float = 9e-5
+
+    inference_dtype: Literal["float32", "bfloat16"] = "float32"
+    num_threads: int | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> MossFuseConfig:
+        if self.channels % self.heads:
+            raise ValueError(
+                f"channels ({self.channels}) must be divisible by heads ({self.heads})"
+            )
+        if self.psf_size is not None and self.psf_size < 1:
+            raise ValueError(f"psf_size must be >= 1; got {self.psf_size}")
+        if self.phase is not None and not 0 <= self.phase < self.ratio:
+            raise ValueError(f"phase must be in [0, ratio={self.ratio}); got {self.phase}")
+        return self
+
+    @property
+    def gate_width(self) -> int:
+        """Hidden width of the spatial/channel gates (C // 8 = 6 by default)."""
+        return self.gate_hidden if self.gate_hidden is not None else max(1, self.channels // 8)

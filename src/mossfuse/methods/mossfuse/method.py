@@ -1,0 +1,179 @@
+"""The MossFuse method (registered as ``"mossfuse"``): config, model, ``fuse``, save/load.
+
+``fuse`` runs one forward pass of the fused inference path (E_Y, E_x and D_X only) on the whole
+image and clips the result to [0, 1], as the authors' evaluation does. The degradation module's
+current estimate (PSF kernel and SRF) is returned with the result.
+
+Checkpoints: ``save(path)`` writes ``path`` (safetensors: ``net.*`` and ``degradation.*``
+tensors, BatchNorm statistics included) and ``path`` with suffix ``.json`` (method name,
+format version, the full config, whether the weights were trained). ``load`` reads both and
+rebuilds the network from the saved config.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from mossfuse._atomic import atomic_path
+from mossfuse.data.scene import FusionInputs
+from mossfuse.errors import MossfuseInputError
+from mossfuse.methods.base import FusionResult, TrainableMethod, register_method
+from mossfuse.methods.mossfuse.config import MossFuseConfig
+from mossfuse.methods.mossfuse.inference import FusedMossFuse
+from mossfuse.methods.mossfuse.network import MossFuseNet, count_parameters
+from mossfuse.methods.mossfuse.training import make_degradation
+
+CHECKPOINT_FORMAT = 1
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@register_method
+class MossFuse(TrainableMethod):
+    """MossFuse (Du et al., self-supervised modality decoupling), our implementation.
+
+    >>> m = MossFuse(hsi_bands=8, channels=16, heads=2, ratio=4)
+    >>> import numpy as np
+    >>> inp = FusionInputs(np.random.rand(8, 4, 4).astype("f4"),
+    ...                    np.random.rand(3, 16, 16).astype("f4"), 4)
+    >>> import warnings; warnings.simplefilter("ignore")
+    >>> m.fuse(inp).hr_hsi.shape
+    (8, 16, 16)
+    """
+
+    name = "mossfuse"
+    Config = MossFuseConfig
+
+    def __init__(self, config: MossFuseConfig | dict | None = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        self._build()
+
+    def _build(self) -> None:
+        self.net = MossFuseNet(self.config)
+        self.degradation = make_degradation(self.config)
+        self.trained = False
+        self._fused: FusedMossFuse | None = None
+
+    # --- inference ---------------------------------------------------------------------------
+    def inference_path(self) -> FusedMossFuse:
+        """The fused inference module for the current weights (cached; reset by ``load``
+        and by :meth:`invalidate`)."""
+        if self._fused is None:
+            self.net.eval()
+            self._fused = self.net.inference_path(_DTYPES[self.config.inference_dtype])
+        return self._fused
+
+    def invalidate(self) -> None:
+        """Drop the cached inference path (call after changing the weights in place)."""
+        self._fused = None
+
+    def _fuse(self, inputs: FusionInputs) -> FusionResult:
+        cfg = self.config
+        if inputs.lr_hsi.shape[0] != cfg.hsi_bands or inputs.hr_msi.shape[0] != cfg.msi_bands:
+            raise MossfuseInputError(
+                f"MossFuse is configured for B={cfg.hsi_bands} HSI and b={cfg.msi_bands} MSI "
+                f"bands; got B={inputs.lr_hsi.shape[0]}, b={inputs.hr_msi.shape[0]} (set "
+                "hsi_bands/msi_bands, or load a checkpoint trained on such data)"
+            )
+        if not self.trained:
+            warnings.warn(
+                "MossFuse is running with untrained (random) weights; load a checkpoint or fit "
+                "first", RuntimeWarning, stacklevel=3,
+            )
+        fused = self.inference_path()
+        old_threads = torch.get_num_threads()
+        if cfg.num_threads is not None:
+            torch.set_num_threads(cfg.num_threads)
+        try:
+            with torch.inference_mode():
+                out = fused(
+                    torch.from_numpy(np.ascontiguousarray(inputs.hr_msi))[None],
+                    torch.from_numpy(np.ascontiguousarray(inputs.lr_hsi))[None],
+                )[0]
+                out.clamp_(0.0, 1.0)
+                hr_hsi = out.numpy()
+        finally:
+            if cfg.num_threads is not None:
+                torch.set_num_threads(old_threads)
+        est = self.degradation.export()
+        info = {
+            "trained": self.trained,
+            "psf_sigma_px": est["sigma"],
+            "psf_eigenvalues_px2": list(est["eigenvalues"]),
+            "psf_theta_rad": est["theta"],
+            "model_ratio": self.degradation.ratio,
+            "input_ratio": int(inputs.ratio),
+        }
+        return FusionResult(
+            hr_hsi=hr_hsi, estimated_srf=est["srf"], estimated_psf=est["kernel"], info=info
+        )
+
+    # --- training ----------------------------------------------------------------------------
+    def fit(self, training_inputs: list[FusionInputs], **kwargs: Any) -> dict[str, Any]:
+        raise NotImplementedError(
+            "MossFuse.fit (the crop/augmentation/epoch loop) is not implemented yet; the loss "
+            "routing and one optimisation step are in mossfuse.methods.mossfuse.training "
+            "(TrainState.create + train_step). Load trained weights with MossFuse.load."
+        )
+
+    # --- checkpoints -------------------------------------------------------------------------
+    @staticmethod
+    def _paths(path: str | Path) -> tuple[Path, Path]:
+        p = Path(path)
+        if p.suffix != ".safetensors":
+            p = p.with_name(p.name + ".safetensors")
+        return p, p.with_suffix(".json")
+
+    def save(self, path: str | Path) -> None:
+        """Write ``<path>.safetensors`` and ``<path>.json`` (atomic writes)."""
+        weights, meta = self._paths(path)
+        tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        tensors.update(
+            {f"degradation.{k}": v.detach().contiguous()
+             for k, v in self.degradation.state_dict().items()}
+        )
+        counts = count_parameters(self.net, self.degradation)
+        doc = {
+            "method": self.name,
+            "format_version": CHECKPOINT_FORMAT,
+            "trained": self.trained,
+            "config": self.config.model_dump(mode="json"),
+            "parameters": {"total": counts.total, "inference": counts.inference},
+        }
+        with atomic_path(weights) as tmp:
+            save_file(tensors, str(tmp), metadata={"method": self.name})
+        with atomic_path(meta) as tmp:
+            tmp.write_text(json.dumps(doc, indent=2))
+
+    def load(self, path: str | Path) -> None:
+        """Read a checkpoint written by :meth:`save`; the saved config replaces this one."""
+        weights, meta = self._paths(path)
+        for p in (weights, meta):
+            if not p.exists():
+                raise MossfuseInputError("MossFuse checkpoint file not found", p)
+        doc = json.loads(meta.read_text())
+        if doc.get("method") != self.name or doc.get("format_version") != CHECKPOINT_FORMAT:
+            raise MossfuseInputError(
+                f"not a MossFuse checkpoint of format {CHECKPOINT_FORMAT}: method "
+                f"{doc.get('method')!r}, format {doc.get('format_version')!r}", meta,
+            )
+        self.config = self.Config(**doc["config"])
+        self._build()
+        tensors = load_file(str(weights))
+        net_sd = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+        deg_sd = {k[12:]: v for k, v in tensors.items() if k.startswith("degradation.")}
+        try:
+            self.net.load_state_dict(net_sd, strict=True)
+            self.degradation.load_state_dict(deg_sd, strict=True)
+        except RuntimeError as exc:
+            raise MossfuseInputError(
+                f"checkpoint does not match its config: {exc}", weights
+            ) from exc
+        self.trained = bool(doc.get("trained", False))
+        self.net.eval()

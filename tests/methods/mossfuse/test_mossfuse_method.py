@@ -1,0 +1,88 @@
+"""The registered method: fuse, checkpoints, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from mossfuse_testing import randomise_eval_state, single_threaded_torch  # noqa: F401
+
+from mossfuse.data.scene import FusionInputs
+from mossfuse.errors import MossfuseInputError
+from mossfuse.methods import available_methods, get_method
+from mossfuse.methods.mossfuse import MossFuse
+
+TINY = dict(hsi_bands=8, msi_bands=3, ratio=4, channels=8, heads=2)
+
+
+def _inputs(bands: int = 8, seed: int = 0) -> FusionInputs:
+    rng = np.random.default_rng(seed)
+    return FusionInputs(rng.random((bands, 3, 2), dtype=np.float32),
+                        rng.random((3, 12, 8), dtype=np.float32), 4)
+
+
+def test_registered_and_fuses_clipped_output():
+    assert "mossfuse" in available_methods()
+    m = get_method("mossfuse", TINY)
+    assert isinstance(m, MossFuse)
+    with pytest.warns(RuntimeWarning, match="untrained"):
+        res = m.fuse(_inputs())
+    assert res.hr_hsi.shape == (8, 12, 8) and res.hr_hsi.dtype == np.float32
+    assert res.hr_hsi.min() >= 0 and res.hr_hsi.max() <= 1
+    assert res.estimated_psf.shape == (3, 3) and res.estimated_srf.shape == (3, 8)
+    assert res.info["psf_sigma_px"] == pytest.approx(0.2)
+    assert res.info["config"]["srf_constraint"] == "clamp"
+
+
+def test_fuse_matches_the_training_form_network():
+    m = MossFuse(**TINY)
+    randomise_eval_state(m.net)
+    m.trained = True
+    inp = _inputs()
+    with torch.no_grad():
+        ref = m.net.fuse_forward(torch.from_numpy(inp.hr_msi)[None],
+                                 torch.from_numpy(inp.lr_hsi)[None])[0].clamp(0, 1).numpy()
+    np.testing.assert_allclose(m.fuse(inp).hr_hsi, ref, atol=1e-5)
+
+
+def test_band_mismatch_raises():
+    with pytest.raises(MossfuseInputError, match="B=8"):
+        MossFuse(**TINY).fuse(_inputs(bands=5))
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    m = MossFuse(**TINY, srf_constraint="softplus")
+    randomise_eval_state(m.net, seed=3)
+    with torch.no_grad():
+        m.degradation.psf_factor.copy_(torch.tensor([[1.5, 0.0], [0.2, 0.8]]))
+        m.degradation.srf_param.uniform_(0, 2)
+    m.trained = True
+    m.save(tmp_path / "ckpt")
+    meta = json.loads((tmp_path / "ckpt.json").read_text())
+    assert meta["method"] == "mossfuse" and meta["config"]["channels"] == 8
+    assert (tmp_path / "ckpt.safetensors").exists()
+
+    other = MossFuse()  # default (release-size) config: replaced by the saved one
+    other.load(tmp_path / "ckpt.safetensors")
+    assert other.config == m.config and other.trained
+    a, b = m.fuse(_inputs()), other.fuse(_inputs())
+    np.testing.assert_array_equal(a.hr_hsi, b.hr_hsi)
+    np.testing.assert_array_equal(a.estimated_srf, b.estimated_srf)
+    np.testing.assert_array_equal(a.estimated_psf, b.estimated_psf)
+
+
+def test_load_rejects_missing_or_foreign_files(tmp_path):
+    with pytest.raises(MossfuseInputError, match="not found"):
+        MossFuse(**TINY).load(tmp_path / "nothing")
+    m = MossFuse(**TINY)
+    m.save(tmp_path / "c")
+    (tmp_path / "c.json").write_text(json.dumps({"method": "other", "format_version": 1}))
+    with pytest.raises(MossfuseInputError, match="not a MossFuse checkpoint"):
+        MossFuse(**TINY).load(tmp_path / "c")
+
+
+def test_fit_not_implemented_yet():
+    with pytest.raises(NotImplementedError, match="train_step"):
+        MossFuse(**TINY).fit([_inputs()])
