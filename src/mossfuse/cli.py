@@ -114,35 +114,91 @@ def fuse(
     config: Annotated[
         Path | None, typer.Option(help="JSON file with the method's config")
     ] = None,
+    tile_size: Annotated[int | None, typer.Option(
+        help="Fuse tile by tile: tile side in HR pixels, a multiple of r (default with "
+             "--overlap/--workers/--scheduler/--resume: max(512, 32 r)). Streams .npy and "
+             "GeoTIFF inputs and outputs by windows; the degradation is settled once per scene"
+    )] = None,
+    overlap: Annotated[int | None, typer.Option(
+        help="Overlap of neighbouring tiles in HR pixels, a multiple of r (default: "
+             "max(4 r, tile / 8), at most tile / 2); blended with a raised-cosine window"
+    )] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Run the tiles on a local Dask cluster of N single-threaded worker processes"
+    )] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Run the tiles on an existing Dask cluster at this address (tcp://HOST:PORT); "
+             "workers must see the input files at the same paths"
+    )] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Checkpoint finished tiles in OUT.tiles/ and skip those already there "
+                         "(after an interruption); the folder is removed on success"
+    )] = False,
+    retries: Annotated[int, typer.Option(
+        help="With --workers/--scheduler: re-runs of a failed tile before giving up"
+    )] = 2,
 ) -> None:
-    """Fuse an LR-HSI and an HR-MSI with a registered method."""
+    """Fuse an LR-HSI and an HR-MSI with a registered method.
+
+    Tiling (--tile-size, --overlap, --workers, --scheduler, --resume) fuses tile by tile.
+    The output is written to a temporary file and renamed once complete.
+    """
     from mossfuse.data.io import read_cube, write_cube
     from mossfuse.data.scene import FusionInputs
     from mossfuse.methods import get_method
     from mossfuse.physics import get_protocol, load_srf
 
-    lr = read_cube(lr_hsi, hsi_key)
-    hr = read_cube(hr_msi, msi_key)
-    r = _infer_ratio(lr, hr, ratio, lr_hsi, hr_msi)
+    tiled = resume or any(v is not None for v in (tile_size, overlap, workers, scheduler))
+    if tiled:
+        from mossfuse.engine.streaming import StreamedInputs
+
+        source = StreamedInputs.open(lr_hsi, hr_msi, ratio, lr_key=hsi_key, hr_key=msi_key)
+        r, wavelengths = source.ratio, source.hsi_wavelengths_nm
+    else:
+        lr = read_cube(lr_hsi, hsi_key)
+        hr = read_cube(hr_msi, msi_key)
+        r, wavelengths = _infer_ratio(lr, hr, ratio, lr_hsi, hr_msi), lr.wavelengths_nm
     kernel = phase = centre = srf_matrix = None
     if protocol is not None:
         proto = get_protocol(protocol)
         if proto.ratio != r:
             raise MossfuseInputError(f"protocol '{proto.name}' has ratio {proto.ratio}; the "
                                      f"inputs have ratio {r}")
-        deg = proto.degradation(lr.wavelengths_nm)
+        deg = proto.degradation(wavelengths)
         kernel, phase, centre, srf_matrix = deg.kernel, deg.phase, deg.centre, deg.srf.matrix
     if srf is not None:
-        srf_matrix = load_srf(srf, lr.wavelengths_nm).matrix
+        srf_matrix = load_srf(srf, wavelengths).matrix
+    cfg = json.loads(config.read_text()) if config else None
+    if tiled:
+        import dataclasses
+
+        from mossfuse.engine.files import fuse_files
+
+        source = dataclasses.replace(source, srf=srf_matrix, psf=kernel, phase=phase,
+                                     psf_centre=centre)
+        report = fuse_files(
+            source, out, get_method(method, cfg), tile=tile_size, overlap=overlap,
+            workers=workers, scheduler=scheduler, retries=retries, resume=resume,
+            progress=sys.stderr.isatty(),
+        )
+        b, h, w = source.out_shape
+        plan = report.plan
+        typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands) in {report.seconds:.2f} s "
+                   f"({report.megapixels_per_s:.2f} MP/s), {len(plan)} tiles of {plan.tile} px "
+                   f"overlap {plan.overlap} px ({report.tiles_resumed} resumed) -> {out}")
+        return
     inputs = FusionInputs(
         lr_hsi=_checked(lr, lr_hsi, "LR-HSI"), hr_msi=_checked(hr, hr_msi, "HR-MSI"), ratio=r,
         hsi_wavelengths_nm=lr.wavelengths_nm, srf=srf_matrix, psf=kernel, phase=phase,
         psf_centre=centre,
     )
-    cfg = json.loads(config.read_text()) if config else None
+    from mossfuse.engine.streaming import hr_output_meta
+
     result = get_method(method, cfg).fuse(inputs)
-    write_cube(result.hr_hsi, out, wavelengths=lr.wavelengths_nm, meta=lr.meta)
-    typer.echo(f"{method}: fused {result.hr_hsi.shape[::-1]} (H x W x bands) in "
+    write_cube(result.hr_hsi, out, wavelengths=lr.wavelengths_nm,
+               meta=hr_output_meta(lr.meta, hr.meta, r))
+    b, h, w = result.hr_hsi.shape
+    typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands) in "
                f"{result.info['fuse_seconds']:.2f} s -> {out}")
 
 

@@ -96,6 +96,7 @@ def machine_description() -> dict[str, object]:
     return {
         "cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(), "gpu": "none (CPU only)",
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
     }
 
 
@@ -326,7 +327,8 @@ def markdown_report(records, summary, cfg: BenchmarkConfig, header) -> str:
         f"- Protocol: {header['protocol']['description']}",
         f"- Metric profiles: {', '.join(cfg.profiles)}",
         f"- Machine: {m['cpu']}, {m['logical_cores']} logical cores, torch threads "
-        f"{m['torch_threads']}, {m['gpu']}",
+        f"{m['torch_threads']}, {m['gpu']}, 1/5/15-min load average at start "
+        f"{m.get('load_average_at_start')}",
         f"- Versions: {', '.join(f'{k} {v}' for k, v in header['versions'].items())}",
         "- Time budget: none beyond each method's own iteration settings (see config.json)",
         "",

@@ -14,7 +14,8 @@ samples expect them again; the pixels that wrap around are ones no window reads 
 only when ``size < r``; the ``mossfuse-x32`` windows ``[32 i, 32 i + 31)`` leave pixel
 ``32 i + 31`` unread). A flip with ``size > r`` (overlapping windows) has no exact fix and is
 refused. Exactness also needs a kernel symmetric within its window (every Gaussian of odd
-size about its centre); a learned asymmetric PSF sees the mirrored kernel. A transpose keeps the geometry when the phase is the same on both axes. Note the
+size about its centre); a learned asymmetric PSF sees the mirrored kernel. A transpose keeps
+the geometry when the phase is the same on both axes. Note the
 MossFuse release flips without this correction (its phase silently moves 15 -> 16).
 """
 

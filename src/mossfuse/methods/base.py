@@ -59,6 +59,8 @@ class FusionMethod(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    #: False for methods that ignore the PSF/SRF (the tiling engine then skips estimation).
+    uses_degradation: ClassVar[bool] = True
 
     def __init__(self, config: MethodConfig | dict | None = None, **overrides: Any):
         if config is None:

@@ -35,6 +35,7 @@ class Bicubic(FusionMethod):
 
     name = "bicubic"
     Config = BicubicConfig
+    uses_degradation = False
 
     def _fuse(self, inputs: FusionInputs) -> FusionResult:
         return FusionResult(hr_hsi=bicubic_upsample(inputs.lr_hsi, inputs.ratio))

@@ -83,6 +83,7 @@ def test_load_rejects_missing_or_foreign_files(tmp_path):
         MossFuse(**TINY).load(tmp_path / "c")
 
 
-def test_fit_not_implemented_yet():
-    with pytest.raises(NotImplementedError, match="train_step"):
-        MossFuse(**TINY).fit([_inputs()])
+def test_fit_trains_and_marks_the_model_trained():
+    m = MossFuse(**TINY)
+    summary = m.fit([_inputs()], steps=1, crop=m.config.ratio, progress=False)
+    assert m.trained and summary["steps"] == 1

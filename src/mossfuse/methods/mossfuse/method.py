@@ -115,12 +115,54 @@ class MossFuse(TrainableMethod):
         )
 
     # --- training ----------------------------------------------------------------------------
-    def fit(self, training_inputs: list[FusionInputs], **kwargs: Any) -> dict[str, Any]:
-        raise NotImplementedError(
-            "MossFuse.fit (the crop/augmentation/epoch loop) is not implemented yet; the loss "
-            "routing and one optimisation step are in mossfuse.methods.mossfuse.training "
-            "(TrainState.create + train_step). Load trained weights with MossFuse.load."
+    def fit(
+        self, training_inputs: FusionInputs | list[FusionInputs], **kwargs: Any
+    ) -> dict[str, Any]:
+        """Train on LR-HSI/HR-MSI pairs with :mod:`.trainer` (self-supervised: no reference).
+
+        One pair (a ``FusionInputs`` or a list of one) trains in ``"single-scene"`` mode, more
+        in ``"dataset"`` mode. Untrained, the model first adopts the inputs' band counts,
+        ratio and sampling phase (and is re-initialised from the seed); trained, it is
+        fine-tuned and the inputs must match it.
+
+        Keyword args:
+            train_config: a :class:`~mossfuse.methods.mossfuse.trainer.TrainConfig` or dict;
+                any other :class:`TrainConfig` field may also be given directly
+                (``steps=200, crop=64``).
+            out_dir: run folder for the log, checkpoints and final weights (default: none).
+            evaluator: validation callable (it alone holds references), e.g.
+                :class:`~mossfuse.methods.mossfuse.trainer.ReferenceEvaluator`.
+            resume: continue from ``out_dir``'s last checkpoint.
+
+        Returns the training summary (steps, last losses, PSF estimate, timings).
+        """
+        from mossfuse.methods.mossfuse.trainer import TrainConfig, adapt_model_config, train
+
+        inputs = [training_inputs] if isinstance(training_inputs, FusionInputs) else list(
+            training_inputs
         )
+        if not inputs:
+            raise MossfuseInputError("fit needs at least one pair of inputs")
+        out_dir = kwargs.pop("out_dir", None)
+        evaluator = kwargs.pop("evaluator", None)
+        resume = bool(kwargs.pop("resume", False))
+        tc = kwargs.pop("train_config", None)
+        tc = tc.model_dump() if isinstance(tc, TrainConfig) else dict(tc or {})
+        tc.update(kwargs)
+        tc.setdefault("mode", "single-scene" if len(inputs) == 1 else "dataset")
+        train_cfg = TrainConfig(**tc)
+        if not self.trained:
+            self.config = adapt_model_config(self.config, inputs[0])
+            result = train(self.config, train_cfg, inputs, out_dir, evaluator=evaluator,
+                           resume=resume)
+        else:
+            result = train(self.config, train_cfg, inputs, out_dir, evaluator=evaluator,
+                           resume=resume, net=self.net, degradation=self.degradation)
+        self.net = result.state.net.cpu().eval()
+        self.degradation = result.state.degradation.cpu()
+        self.trained = True
+        self.invalidate()
+        return result.summary()
 
     # --- checkpoints -------------------------------------------------------------------------
     @staticmethod

@@ -1,0 +1,115 @@
+"""File to file tiled fusion: what ``mossfuse fuse --tile-size ...`` runs.
+
+>>> import numpy as np, tempfile, pathlib
+>>> from mossfuse.methods import get_method
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> rng = np.random.default_rng(0)
+>>> np.save(d / "lr.npy", rng.random((8, 8, 31), dtype=np.float32))
+>>> np.save(d / "hr.npy", rng.random((64, 64, 3), dtype=np.float32))
+>>> source = StreamedInputs.open(d / "lr.npy", d / "hr.npy")
+>>> report = fuse_files(source, d / "out.npy", get_method("bicubic"), tile=32, overlap=16)
+>>> np.load(d / "out.npy").shape, len(report.plan)
+((64, 64, 31), 9)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mossfuse.engine.streaming import StreamedInputs, hr_output_meta, open_writer
+from mossfuse.engine.tiling import DegradationMode, TiledFusion, TiledReport
+from mossfuse.errors import MossfuseInputError
+from mossfuse.methods.base import FusionMethod
+
+__all__ = ["fuse_files", "work_folder"]
+
+
+def work_folder(out: str | Path) -> Path:
+    """Checkpoint folder of an output file: ``<out>.tiles`` beside it."""
+    out = Path(out)
+    return out.with_name(out.name + ".tiles")
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit(143)`` while fusing, so ``kill PID`` unwinds like Ctrl-C:
+    the temporary output is deleted and the checkpoints are kept (SIGKILL cannot be caught: it
+    leaves a hidden ``.<name>.partial.*`` file, never a file under the final name)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def fuse_files(
+    source: StreamedInputs,
+    out: str | Path,
+    method: FusionMethod,
+    *,
+    tile: int | None = None,
+    overlap: int | None = None,
+    margin: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    retries: int = 2,
+    resume: bool = False,
+    degradation: DegradationMode | Any = "auto",
+    progress: bool = False,
+) -> TiledReport:
+    """Fuse ``source`` tile by tile into the file ``out`` (streamed when ``.npy``/GeoTIFF).
+
+    Args:
+        source: the inputs on disk (:meth:`StreamedInputs.open`).
+        out: output file; its extension picks the format
+            (:func:`~mossfuse.engine.streaming.open_writer`). GeoTIFF outputs take the CRS and
+            transform of the HR grid (:func:`~mossfuse.engine.streaming.hr_output_meta`).
+        method: the fusion method.
+        tile, overlap, margin: HR px (:func:`~mossfuse.engine.tiling.plan_tiles`).
+        workers: run on a local Dask cluster of that many single-threaded processes.
+        scheduler: run on the Dask cluster at this address (``tcp://host:port``).
+        retries: re-runs of a failed tile on Dask.
+        resume: checkpoint finished tiles in :func:`work_folder` and reuse those already
+            there; the folder is removed after success.
+        degradation: :func:`~mossfuse.engine.tiling.resolve_tile_degradation`.
+        progress: tqdm bar on stderr.
+
+    Returns:
+        :class:`~mossfuse.engine.tiling.TiledReport`; ``out`` is complete (or, on error, Ctrl-C
+        or SIGTERM, absent: a previous file of that name is left untouched).
+    """
+    out = Path(out)
+    for reader in (source.lr, source.hr):
+        if reader.path is not None and reader.path == out.resolve():
+            raise MossfuseInputError("output file is also an input", out)
+    if workers is not None and scheduler is not None:
+        raise MossfuseInputError("give --workers (local cluster) or --scheduler, not both")
+    writer = open_writer(
+        out, source.out_shape, wavelengths_nm=source.hsi_wavelengths_nm,
+        meta=hr_output_meta(source.lr.meta, source.hr.meta, source.ratio),
+    )
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_sigterm_as_exit())
+        executor = None
+        if workers is not None or scheduler is not None:
+            from mossfuse.engine.distributed import dask_executor
+
+            executor = stack.enter_context(
+                dask_executor(workers, scheduler, retries=retries)
+            )
+        runner = TiledFusion(method, tile=tile, overlap=overlap, margin=margin,
+                             executor=executor, degradation=degradation, progress=progress)
+        return runner.run(source, writer, checkpoint=work_folder(out) if resume else None,
+                          resume=resume)

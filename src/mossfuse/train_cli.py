@@ -1,0 +1,273 @@
+"""``mossfuse train``: train MossFuse on a dataset or fit it to one pair (thin: parse, call
+:mod:`mossfuse.methods.mossfuse.trainer`, print).
+
+The main CLI registers it with ``app.command("train")(train_command)``. It also runs on its
+own, which is how several processes are started::
+
+    python -m mossfuse.train_cli --dataset cave --root DATA/cave --split dev-train --out runs/a
+    torchrun --standalone --nproc_per_node=2 -m mossfuse.train_cli --dataset cave ... --out runs/a
+
+Only the **inputs** of the training scenes (``case.inputs.blind()``) reach the trainer; the
+references of the validation scenes go to the validation evaluator alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mossfuse.errors import MossfuseError, MossfuseInputError
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def _read_config(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(model, train)`` sections of a config JSON: ``{"model": {...}, "train": {...}}``, or
+    a flat :class:`TrainConfig` object."""
+    if path is None:
+        return {}, {}
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MossfuseInputError(f"cannot read the training config ({exc})", path) from exc
+    if not isinstance(doc, dict):
+        raise MossfuseInputError("the training config must be a JSON object", path)
+    if {"model", "train"} & set(doc):
+        extra = set(doc) - {"model", "train"}
+        if extra:
+            raise MossfuseInputError(
+                f"unknown sections {sorted(extra)}; expected 'model' and/or 'train'", path
+            )
+        return dict(doc.get("model") or {}), dict(doc.get("train") or {})
+    return {}, doc
+
+
+def _cave_names(ds: Any, names: str | None, split: str | None) -> list[str]:
+    listed = _names(names)
+    if listed is not None:
+        return listed
+    if split is None:
+        return []
+    sel = ds.split(split)
+    if sel.missing:
+        typer.echo(f"split '{split}': missing scenes skipped: {', '.join(sel.missing)}", err=True)
+    return list(sel.present)
+
+
+def train_command(
+    out: Annotated[Path, typer.Option(help="Run folder: log, checkpoints, model.safetensors")],
+    dataset: Annotated[str | None, typer.Option(help="Dataset kind: 'cave'")] = None,
+    root: Annotated[Path | None, typer.Option(help="Dataset root folder")] = None,
+    protocol: Annotated[str | None, typer.Option(
+        help="Simulation protocol (name or .json) of the dataset pairs (default mossfuse-x32); "
+             "single-scene mode takes only its sampling phase"
+    )] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Training split (dev-train, train, ...)")
+    ] = None,
+    scenes: Annotated[str | None, typer.Option(help="Training scenes, comma-separated")] = None,
+    val_scenes: Annotated[
+        str | None, typer.Option(help="Validation scenes (with references), comma-separated")
+    ] = None,
+    val_split: Annotated[str | None, typer.Option(help="Validation split (e.g. dev-val)")] = None,
+    val_crop: Annotated[int | None, typer.Option(
+        help="Validate on a centred crop of this many HR px (a multiple of r; cheaper)"
+    )] = None,
+    lr_hsi: Annotated[
+        Path | None, typer.Option(help="Single-scene mode: the LR-HSI file (H x W x bands)")
+    ] = None,
+    hr_msi: Annotated[
+        Path | None, typer.Option(help="Single-scene mode: the HR-MSI file (H x W x bands)")
+    ] = None,
+    hsi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz LR-HSI")] = None,
+    msi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz HR-MSI")] = None,
+    reference: Annotated[Path | None, typer.Option(
+        help="Single-scene mode: a reference HR-HSI, used only to report validation metrics"
+    )] = None,
+    fused: Annotated[Path | None, typer.Option(
+        help="Single-scene mode: write the fused HR-HSI of the pair here after training"
+    )] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="JSON: {\"model\": {MossFuseConfig}, \"train\": {TrainConfig}} (or a flat "
+             "TrainConfig); the options below override it"
+    )] = None,
+    steps: Annotated[int | None, typer.Option(help="Network steps")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Epochs of the crop grid")] = None,
+    crop: Annotated[int | None, typer.Option(help="HR crop side (px, multiple of r)")] = None,
+    batch: Annotated[int | None, typer.Option(help="Global batch size")] = None,
+    lr: Annotated[float | None, typer.Option(help="Network learning rate")] = None,
+    degradation_warmup: Annotated[
+        int | None, typer.Option(help="Degradation-only warm-up steps before joint training")
+    ] = None,
+    validate_every: Annotated[int | None, typer.Option(help="Steps between validations")] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="Steps between checkpoints")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (init, crop order)")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the run folder's last checkpoint")
+    ] = False,
+    threads: Annotated[int | None, typer.Option(help="torch threads per process")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Train MossFuse on dataset pairs (--dataset) or fit it to one pair (--lr-hsi/--hr-msi).
+
+    Under torchrun, every process runs this command; each takes its shard of the batch.
+    """
+    from mossfuse.methods.mossfuse.config import MossFuseConfig
+    from mossfuse.methods.mossfuse.trainer import (
+        TrainConfig,
+        adapt_model_config,
+        init_distributed,
+        train,
+    )
+
+    model_doc, train_doc = _read_config(config)
+    overrides = {"steps": steps, "epochs": epochs, "crop": crop, "batch_size": batch, "lr": lr,
+                 "degradation_warmup_steps": degradation_warmup,
+                 "validate_every": validate_every, "checkpoint_every": checkpoint_every,
+                 "seed": seed, "threads": threads}
+    train_doc.update({k: v for k, v in overrides.items() if v is not None})
+    if steps is not None:
+        train_doc.pop("epochs", None)
+    if epochs is not None:
+        train_doc.pop("steps", None)
+    train_doc["progress"] = progress and sys.stderr.isatty() and train_doc.get("progress", True)
+
+    single = lr_hsi is not None or hr_msi is not None
+    if single and dataset is not None:
+        raise MossfuseInputError("give either --dataset or --lr-hsi/--hr-msi, not both")
+    info = init_distributed()
+    say = typer.echo if info.is_main else (lambda *a, **k: None)
+    if single:
+        inputs, evaluator = _single_scene(lr_hsi, hr_msi, hsi_key, msi_key, reference,
+                                          protocol)
+        train_doc.setdefault("mode", "single-scene")
+        names = [lr_hsi.name]
+    else:
+        inputs, evaluator, names = _dataset(dataset, root, protocol or "mossfuse-x32", split,
+                                            scenes, val_scenes, val_split, val_crop)
+        train_doc.setdefault("mode", "dataset")
+    try:
+        train_cfg = TrainConfig(**train_doc)
+        model_cfg = adapt_model_config(MossFuseConfig(**model_doc), inputs[0])
+    except ValueError as exc:
+        raise MossfuseInputError(f"invalid training configuration: {exc}", config) from exc
+    say(f"training MossFuse ({train_cfg.mode}) on {len(inputs)} pair(s) {names}; "
+        f"{info.world_size} process(es) -> {out}")
+    result = train(model_cfg, train_cfg, inputs, out, evaluator=evaluator, resume=resume)
+    summ = result.summary()
+    last = {k: round(v, 5) for k, v in result.last.items()
+            if k in ("ma", "sc", "sct", "de", "total", "val_psnr", "val_sam")}
+    say(f"done: {summ['steps']} steps in {summ['seconds']:.1f} s; last {last}; PSF sigma "
+        f"{summ['psf_sigma_px']:.3f} px; weights {out / 'model.safetensors'}")
+    if fused is not None and info.is_main:
+        from mossfuse.data.io import write_cube
+        from mossfuse.methods.mossfuse.method import MossFuse
+
+        m = MossFuse()
+        m.load(out / "model.safetensors")
+        res = m.fuse(inputs[0])
+        write_cube(res.hr_hsi, fused, wavelengths=inputs[0].hsi_wavelengths_nm)
+        say(f"fused {res.hr_hsi.shape[::-1]} (H x W x bands) -> {fused}")
+    if info.world_size > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+
+
+def _dataset(dataset, root, protocol, split, scenes, val_scenes, val_split, val_crop):
+    from mossfuse.data.cave import CaveDataset
+    from mossfuse.methods.mossfuse.trainer import ReferenceEvaluator, simulate_training_inputs
+    from mossfuse.physics import get_protocol
+
+    if dataset != "cave":
+        raise MossfuseInputError(
+            f"--dataset must be 'cave' (or use --lr-hsi/--hr-msi); got {dataset!r}"
+        )
+    if root is None:
+        raise MossfuseInputError("--dataset cave needs --root DIR")
+    ds = CaveDataset(root)
+    proto = get_protocol(protocol)
+    names = _cave_names(ds, scenes, split)
+    if not names:
+        raise MossfuseInputError("no training scenes: give --split or --scenes")
+    val_names = _cave_names(ds, val_scenes, val_split)
+    overlap = sorted(set(names) & set(val_names))
+    if overlap:
+        raise MossfuseInputError(f"scenes both in training and validation: {overlap}")
+    # references are dropped as soon as each training pair is simulated
+    inputs = simulate_training_inputs((ds.load(n) for n in names), proto)
+    evaluator = None
+    if val_names:
+        evaluator = ReferenceEvaluator.from_scenes((ds.load(n) for n in val_names), proto,
+                                                   crop=val_crop)
+    return inputs, evaluator, names
+
+
+def _single_scene(lr_path, hr_path, hsi_key, msi_key, reference, protocol):
+    from mossfuse.data.io import read_cube
+    from mossfuse.data.scene import FusionInputs
+    from mossfuse.methods.mossfuse.trainer import ReferenceEvaluator
+    from mossfuse.physics import get_protocol
+
+    if lr_path is None or hr_path is None:
+        raise MossfuseInputError("single-scene mode needs both --lr-hsi and --hr-msi")
+    lr, hr = read_cube(lr_path, hsi_key), read_cube(hr_path, msi_key)
+    (h, w), (H, W) = lr.shape_hw, hr.shape_hw
+    if H % h or W % w or H // h != W // w:
+        raise MossfuseInputError(
+            f"HR-MSI {H} x {W} is not an integer multiple r of LR-HSI {h} x {w} on both axes",
+            hr_path,
+        )
+    phase = None
+    if protocol is not None:
+        proto = get_protocol(protocol)
+        if proto.ratio != H // h:
+            raise MossfuseInputError(
+                f"protocol '{proto.name}' has ratio {proto.ratio}; the inputs have {H // h}"
+            )
+        phase = proto.phase
+    inputs = FusionInputs(lr.cube, hr.cube, H // h, lr.wavelengths_nm, phase=phase)
+    evaluator = None
+    if reference is not None:
+        ref = read_cube(reference)
+        if ref.cube.shape != (lr.bands, H, W):
+            raise MossfuseInputError(
+                f"reference shape {ref.cube.shape} (bands, H, W) does not match "
+                f"{(lr.bands, H, W)}", reference,
+            )
+        evaluator = ReferenceEvaluator([(lr_path.stem, inputs, ref.cube)])
+    return [inputs], evaluator
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m mossfuse.train_cli`` (also what ``torchrun -m`` runs): one-line errors
+    for bad input, exit code 2."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(train_command)
+    try:
+        app(args=argv, prog_name="mossfuse-train", standalone_mode=False)
+    except MossfuseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code or 0)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

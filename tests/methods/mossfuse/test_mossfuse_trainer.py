@@ -1,0 +1,265 @@
+"""The MossFuse training loop: crops, augmentation geometry, schedules, exact resume, files,
+validation kept apart from the reference, ``fit`` and the ``train`` command."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mossfuse_testing import single_threaded_torch, tiny_config  # noqa: F401
+
+from mossfuse.data.scene import FusionInputs, Scene
+from mossfuse.errors import MossfuseInputError
+from mossfuse.methods.mossfuse import MossFuse
+from mossfuse.methods.mossfuse.losses import subspace_clustering_loss
+from mossfuse.methods.mossfuse.trainer import (
+    CropSampler,
+    PairBatcher,
+    ReferenceEvaluator,
+    TrainConfig,
+    Trainer,
+    latest_checkpoint,
+    model_geometry,
+    network_lr,
+    read_log,
+    train,
+)
+from mossfuse.methods.mossfuse.training import global_subspace_clustering_loss
+from mossfuse.physics import gaussian_kernel, spatial_degrade, spectral_degrade
+
+SHARED_CAVE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cave"
+
+
+@dataclass
+class _Case:
+    inputs: FusionInputs  # with the known PSF/SRF, as a protocol makes them
+    reference: np.ndarray
+    kernel: np.ndarray
+    srf: np.ndarray
+
+
+def _case(seed: int = 0, size: int = 32, bands: int = 8) -> _Case:
+    """An 8-band smooth synthetic scene degraded at x4 (3-tap Gaussian sigma 1, centre and
+    phase 1: the ``wald-x4`` geometry) with a 3-band Gaussian SRF."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    base = np.stack([np.sin(3 * xx * (k + 1) + 2 * yy * k + seed) for k in range(bands)])
+    ref = np.clip(0.5 + 0.3 * base + 0.05 * rng.standard_normal(base.shape), 0, 1)
+    wl = np.linspace(0, 1, bands)
+    srf = np.stack([np.exp(-0.5 * ((wl - c) / 0.15) ** 2) for c in (0.2, 0.5, 0.8)])
+    srf /= srf.sum(axis=1, keepdims=True)
+    kernel = gaussian_kernel(3, 1.0)
+    lr = spatial_degrade(ref, kernel, 4, 1, centre=1)
+    hr = spectral_degrade(ref, srf)
+    inputs = FusionInputs(lr.astype(np.float32), hr.astype(np.float32), 4, srf=srf, psf=kernel,
+                          phase=1, psf_centre=1)
+    return _Case(inputs, ref.astype(np.float32), kernel, srf)
+
+
+def _inputs(seed: int = 0, size: int = 32) -> FusionInputs:
+    return _case(seed, size).inputs.blind()
+
+
+TINY_TRAIN = dict(crop=8, batch_size=2, progress=False, checkpoint_every=0)
+
+
+# --- sampling ----------------------------------------------------------------------------------
+def test_grid_epoch_visits_every_crop_once_and_shards_partition_the_batch():
+    s = CropSampler([(8, 8), (6, 6)], lr_crop=2, lr_stride=2, shuffle=True, seed=3)
+    assert s.epoch_size == 16 + 9
+    epoch = {(c.scene, c.row, c.col) for c in (s.sample(i) for i in range(s.epoch_size))}
+    assert len(epoch) == 25
+    assert [s.sample(i) for i in range(10)] == [s.sample(i) for i in range(10)]  # pure
+    other = CropSampler([(8, 8), (6, 6)], 2, 2, shuffle=True, seed=4)
+    assert [s.sample(i) for i in range(25)] != [other.sample(i) for i in range(25)]
+    full = s.batch(5, 4)
+    assert s.batch(5, 4, rank=0, world_size=2) + s.batch(5, 4, rank=1, world_size=2) == full
+    with pytest.raises(MossfuseInputError, match="divisible"):
+        s.batch(0, 3, world_size=2)
+
+
+def test_augmented_training_crops_keep_lr_and_hr_consistent():
+    """For every rotation/flip the batcher draws, the true PSF of the HR-MSI crop equals the
+    true SRF of the LR-HSI crop (both are the LR-MSI): the geometry survived augmentation."""
+    case = _case()
+    cfg = tiny_config()
+    trainer = Trainer(cfg, TrainConfig(steps=1, augment=True, sampling="random", **TINY_TRAIN),
+                      [case.inputs.blind()])
+    seen = set()
+    for i in range(24):
+        spec = trainer.sampler.sample(i)
+        seen.add((spec.k_rot, spec.flip))
+        lr, hr = trainer.batcher.crop(spec)
+        lr_msi_a = spectral_degrade(lr.astype(np.float64), case.srf)
+        lr_msi_b = spatial_degrade(hr.astype(np.float64), case.kernel, 4, 1, centre=1)
+        np.testing.assert_allclose(lr_msi_a, lr_msi_b, atol=2e-5)
+    assert len(seen) >= 5
+
+
+def test_training_sees_only_fusion_inputs():
+    case = _case()
+    geo = model_geometry(MossFuse(**tiny_config().model_dump()).degradation)
+    with pytest.raises(TypeError, match="never a reference"):
+        PairBatcher([case], geo)
+    with pytest.raises(TypeError, match="never a reference"):
+        Trainer(tiny_config(), TrainConfig(steps=1, **TINY_TRAIN), [Scene(case.reference)])
+    batcher = PairBatcher([case.inputs], geo)  # keeps the two images only: PSF/SRF dropped
+    assert set(vars(batcher._pairs[0])) == {"lr_hsi", "hr_msi"}
+
+
+def test_cosine_schedule_with_warmup():
+    tc = TrainConfig(lr_schedule="cosine", warmup_steps=4, lr_min=1e-6)
+    lrs = [network_lr(tc, 1e-3, i, 104) for i in range(104)]
+    assert lrs[0] == pytest.approx(2.5e-4) and lrs[3] == pytest.approx(1e-3)
+    assert lrs[4] == pytest.approx(1e-3) and lrs[54] == pytest.approx(0.5 * (1e-3 + 1e-6))
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
+    assert network_lr(tc, 1e-3, 104, 104) == pytest.approx(1e-6)
+
+
+def test_global_sc_loss_equals_the_single_process_one():
+    g = torch.Generator().manual_seed(0)
+    feats = [torch.randn(2, 4, 5, 5, generator=g) for _ in range(4)]
+    torch.testing.assert_close(global_subspace_clustering_loss(*feats),
+                               subspace_clustering_loss(*feats), rtol=1e-5, atol=1e-6)
+
+
+# --- the loop ----------------------------------------------------------------------------------
+def test_degradation_warmup_trains_only_the_psf_and_srf():
+    tc = TrainConfig(steps=0, degradation_warmup_steps=30, lr_degradation_warmup=0.1,
+                     **TINY_TRAIN)
+    trainer = Trainer(tiny_config(), tc, [_inputs()])
+    net0 = {k: v.clone() for k, v in trainer.state.net.state_dict().items()}
+    res = trainer.run()
+    assert res.steps == 30 and set(res.last) >= {"de", "lr", "psf_sigma"} and "ma" not in res.last
+    for k, v in trainer.state.net.state_dict().items():
+        assert torch.equal(v, net0[k]), k
+    assert res.last["psf_sigma"] > 0.3  # moved from 0.2 px towards the true 1 px
+    assert res.history[0]["de"] > res.history[-1]["de"]
+
+
+def _tc(**kw) -> TrainConfig:
+    base = dict(TINY_TRAIN, steps=4, lr=2e-3, lr_degradation=1e-2, lr_schedule="cosine",
+                warmup_steps=1, degradation_warmup_steps=2, shuffle=True, seed=7)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_resume_continues_exactly(tmp_path):
+    """6 steps straight == 3 steps, stop, resume for 3 more (weights, BN stats, Adam state)."""
+    inputs = [_inputs(0), _inputs(1)]
+    cfg = tiny_config()
+    straight = train(cfg, _tc(), inputs, tmp_path / "a")
+    half = _tc(steps=1, checkpoint_every=3)  # 2 warm-up + 1 network step, then stop
+    first = train(cfg, half, inputs, tmp_path / "b")
+    assert first.steps == 3
+    resumed = train(cfg, _tc(), inputs, tmp_path / "b", resume=True)
+    assert resumed.steps == straight.steps == 6
+    a, b = straight.state, resumed.state
+    for (k, va), vb in zip(a.net.state_dict().items(), b.net.state_dict().values(), strict=True):
+        torch.testing.assert_close(va, vb, rtol=0, atol=1e-6, msg=k)
+    for va, vb in zip(a.degradation.parameters(), b.degradation.parameters(), strict=True):
+        torch.testing.assert_close(va, vb, rtol=0, atol=1e-6)
+    log_a = [r["total"] for r in read_log(tmp_path / "a" / "train_log.jsonl") if "total" in r]
+    log_b = [r["total"] for r in read_log(tmp_path / "b" / "train_log.jsonl") if "total" in r]
+    assert log_a == pytest.approx(log_b, abs=1e-6) and len(log_a) == 4
+    # a changed trajectory setting is refused; the run folder is not silently reused
+    with pytest.raises(MossfuseInputError, match="cannot resume"):
+        train(cfg, _tc(batch_size=4), inputs, tmp_path / "b", resume=True)
+    with pytest.raises(MossfuseInputError, match="already holds"):
+        train(cfg, _tc(), inputs, tmp_path / "b")
+
+
+def test_run_folder_files_and_validation_apart_from_the_reference(tmp_path):
+    case = _case(5)
+    seen: list[object] = []
+
+    class Spy(ReferenceEvaluator):
+        def __call__(self, fuse):
+            seen.append(fuse)
+            with pytest.raises(TypeError):
+                fuse(case)  # the fuse function takes FusionInputs only
+            return super().__call__(fuse)
+
+    ev = Spy([("s5", case.inputs, case.reference)])
+    res = train(tiny_config(), _tc(validate_every=2, checkpoint_every=2), [_inputs(0)],
+                tmp_path, evaluator=ev)
+    assert len(seen) == 3  # steps 2, 4 and 6 (6 is also the end)
+    rec = read_log(tmp_path / "train_log.jsonl")
+    assert [r["step"] for r in rec] == [1, 2, 3, 4, 5, 6]
+    assert {"ma", "sc", "de", "total", "lr", "psf_sigma", "seconds"} <= set(rec[-1])
+    assert math.isfinite(rec[-1]["val_psnr"]) and "val_sam" in rec[-1] and "val_psnr/s5" in rec[-1]
+    assert rec[0]["lr"] == 0.0 and rec[2]["lr"] == pytest.approx(2e-3)
+    stem = latest_checkpoint(tmp_path)
+    assert stem is not None and stem.name == "ckpt_00000006"
+    assert len(list((tmp_path / "checkpoints").glob("ckpt_*.json"))) == 2  # keep_checkpoints
+    doc = json.loads(stem.with_suffix(".json").read_text())
+    assert doc["training"]["step"] == 6 and doc["training"]["train_config"]["seed"] == 7
+    for name in ("model", "best"):
+        m = MossFuse()
+        m.load(tmp_path / f"{name}.safetensors")
+        assert m.trained and m.config == res.state.cfg
+    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 6
+
+
+def test_fit_single_scene_then_fuse():
+    m = MossFuse(channels=8, heads=2)  # default B/b/r: adapted to the inputs
+    x = _inputs(2)
+    summary = m.fit(x, steps=2, crop=8, progress=False)
+    assert m.trained and summary["steps"] == 2 and m.config.ratio == 4 and m.config.hsi_bands == 8
+    assert m.fuse(x).hr_hsi.shape == (8, 32, 32)
+    with pytest.raises(MossfuseInputError, match="exactly one"):
+        MossFuse(channels=8, heads=2).fit([x, x], mode="single-scene", steps=1, crop=8)
+
+
+# --- the command -------------------------------------------------------------------------------
+def test_train_command_single_scene(tmp_path, capsys):
+    from mossfuse.data.io import write_cube
+    from mossfuse.train_cli import main
+
+    case = _case(3)
+    write_cube(case.inputs.lr_hsi, tmp_path / "lr.npy")
+    write_cube(case.inputs.hr_msi, tmp_path / "hr.npy")
+    write_cube(case.reference, tmp_path / "ref.npy")
+    (tmp_path / "cfg.json").write_text(json.dumps(
+        {"model": {"channels": 8, "heads": 2}, "train": {"crop": 8, "checkpoint_every": 0}}
+    ))
+    out = tmp_path / "run"
+    main(["--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
+          "--reference", str(tmp_path / "ref.npy"), "--protocol", "wald-x4",
+          "--config", str(tmp_path / "cfg.json"), "--steps", "2", "--out", str(out),
+          "--fused", str(tmp_path / "fused.npy"), "--threads", "1"])
+    assert "done: 2 steps" in capsys.readouterr().out
+    assert (out / "model.safetensors").exists() and (tmp_path / "fused.npy").exists()
+    assert "val_psnr" in read_log(out / "train_log.jsonl")[-1]
+    with pytest.raises(SystemExit) as exc:
+        main(["--lr-hsi", str(tmp_path / "lr.npy"), "--out", str(out)])
+    assert exc.value.code == 2
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not SHARED_CAVE.is_dir(), reason="needs ../shared/data/cave")
+def test_train_command_cave_keeps_references_out_of_training(tmp_path, monkeypatch):
+    from mossfuse.methods.mossfuse import trainer as trainer_mod
+    from mossfuse.train_cli import main
+
+    got = {}
+    real_train = trainer_mod.train
+
+    def spy(model_cfg, train_cfg, inputs, out_dir, **kw):
+        got["inputs"], got["evaluator"] = inputs, kw["evaluator"]
+        return real_train(model_cfg, train_cfg, inputs, out_dir, **kw)
+
+    monkeypatch.setattr(trainer_mod, "train", spy)
+    (tmp_path / "cfg.json").write_text(json.dumps({"model": {"channels": 8, "heads": 2}}))
+    main(["--dataset", "cave", "--root", str(SHARED_CAVE), "--scenes", "beads",
+          "--val-scenes", "face", "--val-crop", "64", "--crop", "64", "--steps", "1",
+          "--config", str(tmp_path / "cfg.json"), "--out", str(tmp_path / "run")])
+    (x,) = got["inputs"]
+    assert isinstance(x, FusionInputs) and x.srf is None and x.psf is None and x.phase == 15
+    assert got["evaluator"].names == ["face"]
+    assert "val_psnr" in read_log(tmp_path / "run" / "train_log.jsonl")[-1]
