@@ -267,7 +267,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output folder")] = Path("mossfuse-demo"),
     size: Annotated[int, typer.Option(help="Scene size in pixels")] = 256,
     protocol: Annotated[str, typer.Option(help="Protocol name")] = "wald-x8",
-    method: Annotated[str, typer.Option(help="Method name")] = "bicubic",
+    method: Annotated[str, typer.Option(help="Method name")] = "cnmf",
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic scene")] = 0,
 ) -> None:
     """Synthetic dead-leaves scene -> degrade -> fuse -> metrics + figure (no download)."""

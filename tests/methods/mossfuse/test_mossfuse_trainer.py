@@ -24,6 +24,7 @@ from mossfuse.methods.mossfuse.trainer import (
     TrainConfig,
     Trainer,
     latest_checkpoint,
+    log_to_csv,
     model_geometry,
     network_lr,
     read_log,
@@ -188,7 +189,7 @@ def test_run_folder_files_and_validation_apart_from_the_reference(tmp_path):
     ev = Spy([("s5", case.inputs, case.reference)])
     res = train(tiny_config(), _tc(validate_every=2, checkpoint_every=2), [_inputs(0)],
                 tmp_path, evaluator=ev)
-    assert len(seen) == 3  # steps 2, 4 and 6 (6 is also the end)
+    assert len(seen) == 2  # steps 4 and 6: none during the 2 degradation warm-up steps
     rec = read_log(tmp_path / "train_log.jsonl")
     assert [r["step"] for r in rec] == [1, 2, 3, 4, 5, 6]
     assert {"ma", "sc", "de", "total", "lr", "psf_sigma", "seconds"} <= set(rec[-1])
@@ -204,6 +205,8 @@ def test_run_folder_files_and_validation_apart_from_the_reference(tmp_path):
         m.load(tmp_path / f"{name}.safetensors")
         assert m.trained and m.config == res.state.cfg
     assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 6
+    rows = log_to_csv(tmp_path / "train_log.jsonl", tmp_path / "curve.csv").read_text()
+    assert rows.splitlines()[0].startswith("step,de,") and len(rows.splitlines()) == 7
 
 
 def test_fit_single_scene_then_fuse():

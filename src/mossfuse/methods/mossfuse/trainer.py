@@ -119,7 +119,8 @@ class TrainConfig(BaseModel):
     seed                           init and crop order
     checkpoint_every               steps between checkpoints (0: only at the end)
     keep_checkpoints               how many step checkpoints to keep (the newest)
-    validate_every                 steps between validations (0: only at the end)
+    validate_every                 steps between validations (0: only at the end; none
+                                   during the degradation warm-up)
     log_every                      steps between log lines (1)
     threads                        torch intra-op threads (None: leave; under CPU DDP
                                    ``cores // local ranks``)
@@ -992,9 +993,11 @@ class Trainer:
                     "seconds": elapsed_before + time.perf_counter() - t_start,
                 }
                 done = st.steps >= self.total_steps
-                if self.evaluator is not None and main and (
-                    done or (tc.validate_every and st.steps % tc.validate_every == 0)
-                ):
+                # the network does not change during the degradation warm-up: no validation
+                if self.evaluator is not None and main and (done or (
+                    tc.validate_every and st.steps % tc.validate_every == 0
+                    and st.steps > tc.degradation_warmup_steps
+                )):
                     record.update(self._validate())
                     psnr = record.get("val_psnr")
                     if psnr is not None and (best is None or psnr > best["val_psnr"]):
@@ -1063,3 +1066,20 @@ def train(
 def read_log(path: str | Path) -> list[dict[str, Any]]:
     """The records of a ``train_log.jsonl``."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def log_to_csv(log_path: str | Path, csv_path: str | Path) -> Path:
+    """Write a ``train_log.jsonl`` as CSV (one column per key seen, empty where a record
+    lacks it: warm-up steps have no network terms, most steps no ``val_*``)."""
+    import csv
+
+    records = read_log(log_path)
+    keys: list[str] = []
+    for r in records:
+        keys += [k for k in r if k not in keys]
+    csv_path = Path(csv_path)
+    with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(records)
+    return csv_path
