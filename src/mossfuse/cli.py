@@ -318,6 +318,11 @@ def benchmark(
     typer.echo(f"tables and figures -> {out}")
 
 
+from mossfuse.train_cli import train_command  # noqa: E402  (a thin typer command)
+
+app.command("train")(train_command)
+
+
 @app.command()
 def methods() -> None:
     """List the registered fusion methods."""

@@ -98,10 +98,6 @@ __all__ = [
 ]
 
 _WEIGHT_FLOOR = 1e-6
-#: Methods known to ignore the PSF/SRF/phase of their inputs (a method class may say so itself
-#: with a ``uses_degradation = False`` class attribute, which wins): bicubic interpolates the
-#: LR-HSI only; mossfuse's ``fuse`` runs its network, whose degradation module is learned.
-_DEGRADATION_FREE = frozenset({"bicubic", "mossfuse"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,13 +399,11 @@ class TileBlender:
 def method_uses_degradation(method: FusionMethod) -> bool:
     """Whether ``method`` reads the PSF/SRF/phase (then a blind scene is estimated once).
 
-    A method class may declare ``uses_degradation = False``; otherwise every method but the
-    known degradation-free ones (``bicubic``, ``mossfuse``) is assumed to use it.
+    Read from the class attribute :attr:`FusionMethod.uses_degradation` (False for bicubic
+    and mossfuse, whose network learns its own PSF/SRF); objects without it are assumed to use
+    the degradation.
     """
-    flag = getattr(method, "uses_degradation", None)
-    if flag is not None:
-        return bool(flag)
-    return getattr(method, "name", "") not in _DEGRADATION_FREE
+    return bool(getattr(method, "uses_degradation", True))
 
 
 DegradationMode = Literal["auto", "estimate", "none"]

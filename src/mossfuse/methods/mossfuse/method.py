@@ -49,6 +49,7 @@ class MossFuse(TrainableMethod):
 
     name = "mossfuse"
     Config = MossFuseConfig
+    uses_degradation = False  # the network learns its own PSF/SRF
 
     def __init__(self, config: MossFuseConfig | dict | None = None, **overrides: Any):
         super().__init__(config, **overrides)
