@@ -335,8 +335,10 @@ def methods() -> None:
 @app.command()
 def protocols() -> None:
     """List the built-in simulation protocols (daem-k* when their kernel files are found)."""
-    from mossfuse.physics import PROTOCOLS
-    from mossfuse.physics import daem  # noqa: F401  (registers daem-k0..5 if available)
+    from mossfuse.physics import (
+        PROTOCOLS,
+        daem,  # noqa: F401  (registers daem-k0..5 if available)
+    )
 
     for name, proto in PROTOCOLS.items():
         typer.echo(f"{name}: {proto.description}")
