@@ -137,6 +137,13 @@ def fuse(
     retries: Annotated[int, typer.Option(
         help="With --workers/--scheduler: re-runs of a failed tile before giving up"
     )] = 2,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Write an offline HTML quality report (index.html + PNGs) to this "
+                         "folder; estimates SRF/PSF when not given, checks co-registration"
+    )] = None,
+    register: Annotated[bool, typer.Option(
+        "--register", help="Correct the measured shift of the LR-HSI before fusing"
+    )] = False,
 ) -> None:
     """Fuse an LR-HSI and an HR-MSI with a registered method.
 
@@ -149,6 +156,23 @@ def fuse(
     from mossfuse.physics import get_protocol, load_srf
 
     tiled = resume or any(v is not None for v in (tile_size, overlap, workers, scheduler))
+    if report is not None or register:
+        if tiled or protocol is not None:
+            raise MossfuseInputError("--report/--register fuse the whole scene with an estimated "
+                                     "degradation: not with --protocol or the tiling options")
+        from mossfuse.realscene import fuse_with_report
+
+        summary = fuse_with_report(
+            lr_hsi, hr_msi, out, method=method, report_dir=report, register=register,
+            hsi_key=hsi_key, msi_key=msi_key, ratio=ratio, srf=srf,
+            method_config=json.loads(config.read_text()) if config else None,
+        )
+        for w in summary["warnings"]:
+            typer.echo(f"warning: {w}", err=True)
+        nr = summary["no_reference"]
+        typer.echo(f"{method}: fused -> {out}; QNR {nr.get('qnr', float('nan')):.4f}"
+                   + (f"; report {summary['report']}" if summary["report"] else ""))
+        return
     if tiled:
         from mossfuse.engine.streaming import StreamedInputs
 

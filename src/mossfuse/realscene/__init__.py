@@ -1,0 +1,20 @@
+"""Fusing a user's own real scene: co-registration check and correction, blind degradation
+estimation with plausibility warnings, no-reference and reduced-resolution quality, and an
+offline HTML report (:func:`fuse_with_report`)."""
+
+from mossfuse.realscene.coregistration import (
+    ShiftEstimate,
+    estimate_shift,
+    register_pair,
+    shift_between,
+)
+from mossfuse.realscene.report import fuse_with_report, largest_valid_rectangle
+
+__all__ = [
+    "ShiftEstimate",
+    "estimate_shift",
+    "fuse_with_report",
+    "largest_valid_rectangle",
+    "register_pair",
+    "shift_between",
+]
