@@ -151,7 +151,7 @@ def fuse(
     The output is written to a temporary file and renamed once complete.
     """
     from mossfuse.data.io import read_cube, write_cube
-    from mossfuse.data.scene import FusionInputs
+    from mossfuse.data.scene import FusionInputs, infer_ratio
     from mossfuse.methods import get_method
     from mossfuse.physics import get_protocol, load_srf
 
@@ -181,7 +181,8 @@ def fuse(
     else:
         lr = read_cube(lr_hsi, hsi_key)
         hr = read_cube(hr_msi, msi_key)
-        r, wavelengths = _infer_ratio(lr, hr, ratio, lr_hsi, hr_msi), lr.wavelengths_nm
+        r = infer_ratio(lr.shape_hw, hr.shape_hw, ratio, lr_hsi, hr_msi)
+        wavelengths = lr.wavelengths_nm
     kernel = phase = centre = srf_matrix = None
     if protocol is not None:
         proto = get_protocol(protocol)
@@ -235,23 +236,6 @@ def _checked(scene, path, name):
         raise
     except Exception as exc:  # pragma: no cover - defensive
         raise MossfuseInputError(str(exc), path) from exc
-
-
-def _infer_ratio(lr, hr, ratio, lr_path, hr_path) -> int:
-    (h, w), (H, W) = lr.shape_hw, hr.shape_hw
-    if ratio is None:
-        if H % h or W % w or H // h != W // w:
-            raise MossfuseInputError(
-                f"HR-MSI size {H} x {W} ({hr_path}) is not an integer multiple of LR-HSI size "
-                f"{h} x {w} ({lr_path}) with one ratio for both axes"
-            )
-        ratio = H // h
-    if (H, W) != (ratio * h, ratio * w):
-        raise MossfuseInputError(
-            f"HR-MSI size {H} x {W} ({hr_path}) is not ratio {ratio} x LR-HSI size {h} x {w} "
-            f"({lr_path}); expected {ratio * h} x {ratio * w}"
-        )
-    return ratio
 
 
 @app.command()

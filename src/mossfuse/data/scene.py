@@ -53,6 +53,31 @@ class Scene:
         return self.cube.shape[1], self.cube.shape[2]
 
 
+def infer_ratio(
+    lr_hw: tuple[int, int], hr_hw: tuple[int, int], ratio: int | None = None,
+    lr_path: str | None = None, hr_path: str | None = None,
+) -> int:
+    """The resolution ratio r of an LR-HSI of ``lr_hw`` and an HR-MSI of ``hr_hw`` pixels.
+
+    ``ratio=None`` infers it (one integer for both axes); a given ratio is checked. Raises
+    :class:`MossfuseInputError` naming both files when the sizes do not fit.
+    """
+    (h, w), (H, W) = lr_hw, hr_hw
+    if ratio is None:
+        if h == 0 or w == 0 or H % h or W % w or H // h != W // w:
+            raise MossfuseInputError(
+                f"HR-MSI size {H} x {W} ({hr_path}) is not an integer multiple of LR-HSI size "
+                f"{h} x {w} ({lr_path}) with one ratio for both axes"
+            )
+        ratio = H // h
+    if (H, W) != (ratio * h, ratio * w):
+        raise MossfuseInputError(
+            f"HR-MSI size {H} x {W} ({hr_path}) is not ratio {ratio} x LR-HSI size {h} x {w} "
+            f"({lr_path}); expected {ratio * h} x {ratio * w}"
+        )
+    return int(ratio)
+
+
 @dataclass(frozen=True)
 class FusionInputs:
     """Everything a fusion method may see.

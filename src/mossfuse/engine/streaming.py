@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from mossfuse._atomic import atomic_path
-from mossfuse.data.scene import FusionInputs
+from mossfuse.data.scene import FusionInputs, infer_ratio
 from mossfuse.errors import MossfuseInputError
 
 __all__ = [
@@ -442,14 +442,7 @@ class StreamedInputs:
         """
         lr = open_reader(lr_path, lr_key, stream=False)
         hr = open_reader(hr_path, hr_key)
-        (_, h, w), (_, big_h, big_w) = lr.shape, hr.shape
-        if ratio is None:
-            if big_h % h or big_w % w or big_h // h != big_w // w:
-                raise MossfuseInputError(
-                    f"HR-MSI size {big_h} x {big_w} ({hr_path}) is not an integer multiple of "
-                    f"LR-HSI size {h} x {w} ({lr_path}) with one ratio for both axes"
-                )
-            ratio = big_h // h
+        ratio = infer_ratio(lr.shape[1:], hr.shape[1:], ratio, lr_path, hr_path)
         return cls(lr, hr, ratio, **fields)
 
     def window(self, lr_rows: Window, lr_cols: Window, **overrides: Any) -> FusionInputs:

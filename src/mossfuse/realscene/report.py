@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from mossfuse._atomic import atomic_path
+from mossfuse.data.scene import infer_ratio
 from mossfuse.errors import MossfuseInputError
 from mossfuse.realscene.coregistration import ShiftEstimate, estimate_shift, register_pair
 
@@ -118,24 +119,6 @@ def qnr_block_geometry(h: int, w: int, ratio: int, target: int = 32) -> tuple[in
     k = max(2, int(target // ratio))
     k = min(k, max(2, min(h, w) // 2))
     return k, (h // k) * k, (w // k) * k
-
-
-def _infer_ratio(lr_hw: tuple[int, int], hr_hw: tuple[int, int], ratio: int | None,
-                 lr_path: Path, hr_path: Path) -> int:
-    (h, w), (H, W) = lr_hw, hr_hw
-    if ratio is None:
-        if h == 0 or H % h or W % w or H // h != W // w:
-            raise MossfuseInputError(
-                f"HR-MSI size {H} x {W} ({hr_path}) is not an integer multiple of LR-HSI size "
-                f"{h} x {w} ({lr_path}) with one ratio for both axes"
-            )
-        ratio = H // h
-    if (H, W) != (ratio * h, ratio * w):
-        raise MossfuseInputError(
-            f"HR-MSI size {H} x {W} ({hr_path}) is not ratio {ratio} x LR-HSI size {h} x {w} "
-            f"({lr_path})"
-        )
-    return int(ratio)
 
 
 def _psf_centroid(deg: Any) -> tuple[float, float]:
@@ -610,7 +593,7 @@ def fuse_with_report(
     lr_path, hr_path, out_path = Path(lr_path), Path(hr_path), Path(out_path)
     lr_scene = read_cube(lr_path, hsi_key)
     hr_scene = read_cube(hr_path, msi_key)
-    r = _infer_ratio(lr_scene.shape_hw, hr_scene.shape_hw, ratio, lr_path, hr_path)
+    r = infer_ratio(lr_scene.shape_hw, hr_scene.shape_hw, ratio, lr_path, hr_path)
     wl = lr_scene.wavelengths_nm
     band_names = tuple(str(n) for n in hr_scene.meta.get("band_names", ()) or ())
     warnings_: list[str] = []
