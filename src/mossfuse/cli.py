@@ -26,6 +26,13 @@ app = typer.Typer(
 _FORMATS = ("npy", "npz", "mat", "tif", "hdr")
 
 
+def _pair(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise MossfuseInputError(f"expected name=path; got '{text}'")
+    name, path = text.split("=", 1)
+    return name.strip(), path.strip()
+
+
 def _split(text: str | None) -> list[str] | None:
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
@@ -144,6 +151,9 @@ def fuse(
     register: Annotated[bool, typer.Option(
         "--register", help="Correct the measured shift of the LR-HSI before fusing"
     )] = False,
+    weights: Annotated[Path | None, typer.Option(
+        help="Checkpoint of a learned method (e.g. a `mossfuse train` run's best.safetensors)"
+    )] = None,
 ) -> None:
     """Fuse an LR-HSI and an HR-MSI with a registered method.
 
@@ -152,14 +162,14 @@ def fuse(
     """
     from mossfuse.data.io import read_cube, write_cube
     from mossfuse.data.scene import FusionInputs, infer_ratio
-    from mossfuse.methods import get_method
+    from mossfuse.methods import load_method
     from mossfuse.physics import get_protocol, load_srf
 
     tiled = resume or any(v is not None for v in (tile_size, overlap, workers, scheduler))
     if report is not None or register:
-        if tiled or protocol is not None:
+        if tiled or protocol is not None or weights is not None:
             raise MossfuseInputError("--report/--register fuse the whole scene with an estimated "
-                                     "degradation: not with --protocol or the tiling options")
+                                     "degradation: not with --protocol, --weights or tiling")
         from mossfuse.realscene import fuse_with_report
 
         summary = fuse_with_report(
@@ -202,7 +212,7 @@ def fuse(
         source = dataclasses.replace(source, srf=srf_matrix, psf=kernel, phase=phase,
                                      psf_centre=centre)
         report = fuse_files(
-            source, out, get_method(method, cfg), tile=tile_size, overlap=overlap,
+            source, out, load_method(method, cfg, weights), tile=tile_size, overlap=overlap,
             workers=workers, scheduler=scheduler, retries=retries, resume=resume,
             progress=sys.stderr.isatty(),
         )
@@ -219,7 +229,7 @@ def fuse(
     )
     from mossfuse.engine.streaming import hr_output_meta
 
-    result = get_method(method, cfg).fuse(inputs)
+    result = load_method(method, cfg, weights).fuse(inputs)
     write_cube(result.hr_hsi, out, wavelengths=lr.wavelengths_nm,
                meta=hr_output_meta(lr.meta, hr.meta, r))
     b, h, w = result.hr_hsi.shape
@@ -302,6 +312,9 @@ def benchmark(
     method_config: Annotated[
         Path | None, typer.Option(help="JSON {method: {config}} overrides")
     ] = None,
+    weights: Annotated[
+        str | None, typer.Option(help="Checkpoints of learned methods: name=path[,name=path]")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every method")] = 0,
     figures: Annotated[bool, typer.Option("--figures/--no-figures")] = True,
     figure_scenes: Annotated[int, typer.Option(help="Figures for the first N scenes")] = 4,
@@ -314,6 +327,7 @@ def benchmark(
         dataset=dataset, root=str(root), protocol=protocol, methods=_split(methods) or [],
         method_configs=json.loads(method_config.read_text()) if method_config else {},
         scenes=_split(scenes), split=split,
+        weights=dict(_pair(w) for w in _split(weights) or []),
         degradation="known" if known_degradation else "blind",
         profiles=_split(profile) or ["mossfuse-paper"], seed=seed, figures=figures,
         figure_scenes=figure_scenes,

@@ -136,3 +136,19 @@ def test_unknown_method_and_profile(capsys, tmp_path):
     code, _, err = run(capsys, "evaluate", "--pred", hr, "--ref", hr, "--ratio", "4",
                        "--profile", "nope")
     assert code == 2 and "profile" in err
+
+
+def test_fuse_loads_learned_weights_and_refuses_them_for_classical_methods(capsys, tmp_path):
+    from mossfuse.methods import get_method
+
+    lr, hr = _pair(tmp_path, r=4, bands=8, h=4, w=4)
+    model = get_method("mossfuse", {"hsi_bands": 8, "msi_bands": 3, "ratio": 4,
+                                    "channels": 16, "heads": 2})
+    model.save(tmp_path / "tiny")
+    code, out, err = run(capsys, "fuse", "--lr-hsi", lr, "--hr-msi", hr, "--method", "mossfuse",
+                         "--weights", tmp_path / "tiny", "--out", tmp_path / "o.npy")
+    assert code == 0, err
+    assert np.load(tmp_path / "o.npy").shape == (16, 16, 8)
+    code, _, err = run(capsys, "fuse", "--lr-hsi", lr, "--hr-msi", hr, "--method", "bicubic",
+                       "--weights", tmp_path / "tiny", "--out", tmp_path / "b.npy")
+    assert code == 2 and "no weights" in err

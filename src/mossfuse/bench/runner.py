@@ -47,6 +47,7 @@ class BenchmarkConfig(BaseModel):
     protocol: str = "mossfuse-x32"
     methods: list[str] = Field(default_factory=lambda: ["bicubic"])
     method_configs: dict[str, dict] = Field(default_factory=dict)
+    weights: dict[str, str] = Field(default_factory=dict)  # method -> checkpoint path
     scenes: list[str] | None = None
     split: str | None = None
     degradation: Literal["known", "blind"] = "known"
@@ -104,6 +105,7 @@ def _run_key(cfg: BenchmarkConfig, protocol: Protocol, method: str) -> str:
     payload = json.dumps({
         "protocol": protocol.model_dump(mode="json"), "method": method,
         "method_config": cfg.method_configs.get(method, {}), "degradation": cfg.degradation,
+        "weights": cfg.weights.get(method),
         "profiles": cfg.profiles, "seed": cfg.seed,
     }, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -149,12 +151,13 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fuse_and_measure(method_name: str, method_config: dict, inputs: FusionInputs, seed: int):
+def fuse_and_measure(method_name: str, method_config: dict, inputs: FusionInputs, seed: int,
+                     weights: str | None = None):
     """Run one method on one pair; returns (result, wall seconds, peak memory in bytes)."""
-    from mossfuse.methods import get_method
+    from mossfuse.methods import load_method
 
     _seed_everything(seed)
-    method = get_method(method_name, method_config or None)
+    method = load_method(method_name, method_config or None, weights)
     with PeakMemory() as mem:
         t0 = time.perf_counter()
         result = method.fuse(inputs)
@@ -237,7 +240,8 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True) 
                 case = protocol.simulate(ds.load(scene_name))
             inputs = case.inputs if cfg.degradation == "known" else case.inputs.blind()
             result, wall, mem = fuse_and_measure(
-                method, cfg.method_configs.get(method, {}), inputs, cfg.seed
+                method, cfg.method_configs.get(method, {}), inputs, cfg.seed,
+                cfg.weights.get(method),
             )
             rec = {
                 "run_key": key, "scene": scene_name, "method": method,

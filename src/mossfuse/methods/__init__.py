@@ -7,10 +7,11 @@ from mossfuse.methods.base import (
     TrainableMethod,
     available_methods,
     get_method,
+    load_method,
     register_method,
 )
 
 __all__ = [
     "FusionMethod", "FusionResult", "MethodConfig", "TrainableMethod", "available_methods",
-    "get_method", "register_method",
+    "get_method", "load_method", "register_method",
 ]

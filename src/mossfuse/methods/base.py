@@ -129,6 +129,19 @@ def get_method(name: str, config: MethodConfig | dict | None = None, **overrides
     return _REGISTRY[name](config, **overrides)
 
 
+def load_method(
+    name: str, config: MethodConfig | dict | None = None, weights: str | Path | None = None
+) -> FusionMethod:
+    """:func:`get_method`, then load a checkpoint into it when ``weights`` is given (only for
+    methods that learn)."""
+    method = get_method(name, config)
+    if weights is not None:
+        if not isinstance(method, TrainableMethod):
+            raise MossfuseInputError(f"method '{name}' has no weights to load (got {weights})")
+        method.load(weights)
+    return method
+
+
 _BUILTIN_MODULES = (
     "mossfuse.methods.bicubic",
     "mossfuse.methods.gsa",
