@@ -82,3 +82,15 @@ def test_spectra_and_srf_psf_figures_write_pngs(tmp_path, rng):
     _opens_as_nontrivial_png(out)
     out = figures.save_srf_psf_figure(tmp_path / "r2.png", srf.matrix, None, None, None, WL)
     assert out.exists()
+
+
+def test_learning_curves_figure_from_log_records(tmp_path):
+    from mossfuse.bench.figures import save_learning_curves
+
+    recs = [{"step": s, "de": 1.0 / (s + 1), "psf_sigma": 0.2 + s / 100} for s in range(50)]
+    recs += [{"step": s, "ma": 0.1, "sc": 1.0, "total": 0.2, "psf_sigma": 2.0,
+              **({"val_psnr": 20.0 + s / 10, "val_sam": 10.0} if s % 25 == 0 else {})}
+             for s in range(50, 120)]
+    out = save_learning_curves(tmp_path / "c.png", recs, title="t")
+    with Image.open(out) as im:
+        assert im.size[0] > 500 and np.asarray(im.convert("L")).std() > 5
