@@ -132,9 +132,14 @@ def mossfuse_losses(
     lr_hsi: torch.Tensor,
     deg: DegradationModule,
     cfg: MossFuseConfig,
+    sc: torch.Tensor | None = None,
 ) -> LossTerms:
-    """All loss terms of one batch with the release's routing (module docstring)."""
-    sc = subspace_clustering_loss(out.shared_msi, out.comp_msi, out.shared_hsi, out.comp_hsi)
+    """All loss terms of one batch with the release's routing (module docstring).
+
+    ``sc`` replaces the batch's ``L_SC`` (multi-process training passes the global one).
+    """
+    if sc is None:
+        sc = subspace_clustering_loss(out.shared_msi, out.comp_msi, out.shared_hsi, out.comp_hsi)
     ma = modality_aggregation_loss(out.fused, hr_msi, lr_hsi, deg)
     de = degradation_estimation_loss(hr_msi, lr_hsi, deg)
     network = ma + cfg.alpha_sc * sc

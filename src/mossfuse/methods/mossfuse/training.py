@@ -39,9 +39,7 @@ from mossfuse.methods.mossfuse.degradation import DegradationModule
 from mossfuse.methods.mossfuse.losses import (
     LossTerms,
     degradation_estimation_loss,
-    modality_aggregation_loss,
     mossfuse_losses,
-    self_supervised_constraint_loss,
 )
 from mossfuse.methods.mossfuse.network import MossFuseNet, MossFuseOutputs
 
@@ -277,14 +275,7 @@ def distributed_mossfuse_losses(
     sc = global_subspace_clustering_loss(
         out.shared_msi, out.comp_msi, out.shared_hsi, out.comp_hsi, group
     )
-    ma = modality_aggregation_loss(out.fused, hr_msi, lr_hsi, deg)
-    de = degradation_estimation_loss(hr_msi, lr_hsi, deg)
-    network = ma + cfg.alpha_sc * sc
-    sct = None
-    if cfg.use_sct_loss:
-        sct = self_supervised_constraint_loss(out, hr_msi, lr_hsi, deg, cfg.sct_lr_target)
-        network = network + cfg.alpha_sct * sct
-    return LossTerms(sc, ma, de, sct, network, cfg.alpha_de * de)
+    return mossfuse_losses(out, hr_msi, lr_hsi, deg, cfg, sc=sc)
 
 
 def _average_over_ranks(values: dict[str, float], state: TrainState) -> dict[str, float]:
