@@ -6,6 +6,7 @@ printed as one line on stderr with exit code 2; nothing partial is left under an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -154,18 +155,46 @@ def fuse(
     weights: Annotated[Path | None, typer.Option(
         help="Checkpoint of a learned method (e.g. a `mossfuse train` run's best.safetensors)"
     )] = None,
+    hsi_scale: Annotated[float | None, typer.Option(
+        help="Divisor mapping the stored LR-HSI values to [0, 1] (default: uint8 / 255, "
+             "uint16 / 65535, float as is; other integer types need it)"
+    )] = None,
+    msi_scale: Annotated[float | None, typer.Option(
+        help="Divisor mapping the stored HR-MSI values to [0, 1] (defaults as --hsi-scale)"
+    )] = None,
+    hsi_wavelengths: Annotated[str | None, typer.Option(
+        help="LR-HSI band centres in nm, overriding the file's: START:STOP:COUNT (e.g. "
+             "380:1050:48), a comma list, or a text/CSV file with one per line"
+    )] = None,
+    hsi_nodata: Annotated[float | None, typer.Option(
+        help="Stored LR-HSI value marking no-data pixels (all bands equal to it); needs --report"
+    )] = None,
+    msi_nodata: Annotated[float | None, typer.Option(
+        help="Stored HR-MSI value marking no-data pixels (all bands equal to it, e.g. 0 for a "
+             "black no-data patch); needs --report"
+    )] = None,
 ) -> None:
     """Fuse an LR-HSI and an HR-MSI with a registered method.
 
+    The HR-MSI must be exactly r times the LR-HSI on both axes (no padding or cropping is done);
+    georeferenced inputs must share CRS, extent and an integer pixel-size ratio. --report fuses
+    blind (SRF/PSF estimated and saved beside the output), masks no-data (NaN, a file's no-data
+    value, --hsi-nodata/--msi-nodata) and writes an HTML quality report.
     Tiling (--tile-size, --overlap, --workers, --scheduler, --resume) fuses tile by tile.
     The output is written to a temporary file and renamed once complete.
     """
-    from mossfuse.data.io import read_cube, write_cube
-    from mossfuse.data.scene import FusionInputs, infer_ratio
+    from mossfuse.data.io import parse_wavelengths, read_cube, write_cube
+    from mossfuse.data.scene import FusionInputs
     from mossfuse.methods import load_method
-    from mossfuse.physics import get_protocol, load_srf
+    from mossfuse.physics import get_protocol
+    from mossfuse.realscene.checks import (
+        check_pair_geometry,
+        check_srf_metadata,
+        load_srf_named,
+    )
 
     tiled = resume or any(v is not None for v in (tile_size, overlap, workers, scheduler))
+    wl_override = None if hsi_wavelengths is None else parse_wavelengths(hsi_wavelengths)
     if report is not None or register:
         if tiled or protocol is not None or weights is not None:
             raise MossfuseInputError("--report/--register fuse the whole scene with an estimated "
@@ -176,6 +205,8 @@ def fuse(
             lr_hsi, hr_msi, out, method=method, report_dir=report, register=register,
             hsi_key=hsi_key, msi_key=msi_key, ratio=ratio, srf=srf,
             method_config=json.loads(config.read_text()) if config else None,
+            hsi_scale=hsi_scale, msi_scale=msi_scale, hsi_wavelengths=wl_override,
+            hsi_nodata=hsi_nodata, msi_nodata=msi_nodata,
         )
         for w in summary["warnings"]:
             typer.echo(f"warning: {w}", err=True)
@@ -183,16 +214,34 @@ def fuse(
         typer.echo(f"{method}: fused -> {out}; QNR {nr.get('qnr', float('nan')):.4f}"
                    + (f"; report {summary['report']}" if summary["report"] else ""))
         return
+    if hsi_nodata is not None or msi_nodata is not None:
+        raise MossfuseInputError("--hsi-nodata/--msi-nodata need --report DIR (the fusion that "
+                                 "masks no-data pixels out of the estimation and the metrics)")
     if tiled:
-        from mossfuse.engine.streaming import StreamedInputs
+        from mossfuse.engine.streaming import StreamedInputs, open_reader
 
-        source = StreamedInputs.open(lr_hsi, hr_msi, ratio, lr_key=hsi_key, hr_key=msi_key)
-        r, wavelengths = source.ratio, source.hsi_wavelengths_nm
+        lr_reader = open_reader(lr_hsi, hsi_key, stream=False, scale=hsi_scale)
+        hr_reader = open_reader(hr_msi, msi_key, scale=msi_scale)
+        lr_hw, hr_hw = tuple(lr_reader.shape[1:]), tuple(hr_reader.shape[1:])
+        r = check_pair_geometry(lr_reader.meta, hr_reader.meta, lr_hw, hr_hw, ratio, lr_hsi,
+                                hr_msi)
+        source = StreamedInputs(lr_reader, hr_reader, r)
+        if wl_override is not None:
+            if wl_override.size != lr_reader.shape[0]:
+                raise MossfuseInputError(f"got {wl_override.size} wavelengths for a cube of "
+                                         f"{lr_reader.shape[0]} bands", lr_hsi)
+            source = dataclasses.replace(source, hsi_wavelengths_nm=wl_override)
+        wavelengths = source.hsi_wavelengths_nm
+        hsi_bands, msi_bands = lr_reader.shape[0], hr_reader.shape[0]
+        msi_names = tuple(str(n) for n in hr_reader.meta.get("band_names", ()) or ())
     else:
-        lr = read_cube(lr_hsi, hsi_key)
-        hr = read_cube(hr_msi, msi_key)
-        r = infer_ratio(lr.shape_hw, hr.shape_hw, ratio, lr_hsi, hr_msi)
+        lr = read_cube(lr_hsi, hsi_key, scale=hsi_scale, wavelengths=wl_override)
+        hr = read_cube(hr_msi, msi_key, scale=msi_scale)
+        r = check_pair_geometry(lr.meta, hr.meta, lr.shape_hw, hr.shape_hw, ratio, lr_hsi,
+                                hr_msi)
         wavelengths = lr.wavelengths_nm
+        hsi_bands, msi_bands = lr.bands, hr.bands
+        msi_names = tuple(str(n) for n in hr.meta.get("band_names", ()) or ())
     kernel = phase = centre = srf_matrix = None
     if protocol is not None:
         proto = get_protocol(protocol)
@@ -201,12 +250,15 @@ def fuse(
                                      f"inputs have ratio {r}")
         deg = proto.degradation(wavelengths)
         kernel, phase, centre, srf_matrix = deg.kernel, deg.phase, deg.centre, deg.srf.matrix
+        check_srf_metadata(srf_matrix, f"protocol {proto.name}", msi_bands, hsi_bands,
+                           hr_path=hr_msi, hsi_wavelengths=wavelengths)
     if srf is not None:
-        srf_matrix = load_srf(srf, wavelengths).matrix
+        loaded = load_srf_named(srf, wavelengths)
+        srf_matrix = loaded.matrix
+        check_srf_metadata(srf_matrix, srf, msi_bands, hsi_bands, loaded.band_names, msi_names,
+                           hr_msi, wavelengths)
     cfg = json.loads(config.read_text()) if config else None
     if tiled:
-        import dataclasses
-
         from mossfuse.engine.files import fuse_files
 
         source = dataclasses.replace(source, srf=srf_matrix, psf=kernel, phase=phase,
@@ -224,14 +276,14 @@ def fuse(
         return
     inputs = FusionInputs(
         lr_hsi=_checked(lr, lr_hsi, "LR-HSI"), hr_msi=_checked(hr, hr_msi, "HR-MSI"), ratio=r,
-        hsi_wavelengths_nm=lr.wavelengths_nm, srf=srf_matrix, psf=kernel, phase=phase,
-        psf_centre=centre,
+        hsi_wavelengths_nm=lr.wavelengths_nm, msi_band_names=msi_names, srf=srf_matrix,
+        psf=kernel, phase=phase, psf_centre=centre,
     )
-    from mossfuse.engine.streaming import hr_output_meta
-
     result = load_method(method, cfg, weights).fuse(inputs)
+    from mossfuse.realscene.checks import output_meta
+
     write_cube(result.hr_hsi, out, wavelengths=lr.wavelengths_nm,
-               meta=hr_output_meta(lr.meta, hr.meta, r))
+               meta=output_meta(lr.meta, hr.meta, r, result.hr_hsi.shape[0]))
     b, h, w = result.hr_hsi.shape
     typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands) in "
                f"{result.info['fuse_seconds']:.2f} s -> {out}")
@@ -240,6 +292,12 @@ def fuse(
 def _checked(scene, path, name):
     from mossfuse.errors import check_cube
 
+    mask = scene.meta.get("nodata_mask")
+    if mask is not None and mask.any():
+        raise MossfuseInputError(
+            f"{name} has {int(mask.sum())} no-data pixels (NaN/Inf or the file's no-data "
+            "value); fuse with --report DIR, which masks them out of the estimation and the "
+            "metrics and fills them for the fusion", path)
     try:
         return check_cube(scene.cube, name, path)
     except MossfuseInputError:
@@ -343,6 +401,9 @@ def benchmark(
 from mossfuse.train_cli import train_command  # noqa: E402  (a thin typer command)
 
 app.command("train")(train_command)
+from mossfuse.analyze_cli import analyze_app  # noqa: E402
+
+app.add_typer(analyze_app, name="analyze")
 
 
 @app.command()

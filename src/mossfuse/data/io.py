@@ -16,7 +16,12 @@ Convention:
     ``allow_unnormalized=True``. NaN/Inf pixels are kept as they are and marked in
     ``meta["nodata_mask"]`` (``(H, W)`` bool, True where any band is not finite); they are never
     silently zeroed. A file's no-data sentinel (GeoTIFF ``nodata``, ENVI ``data ignore value``)
-    is turned into NaN and masked the same way, and kept in ``meta["nodata"]``.
+    is turned into NaN and masked the same way, and kept in ``meta["nodata"]``; so are whole
+    pixels whose bands all equal ``read_cube(nodata=V)`` (``--hsi-nodata``/``--msi-nodata``,
+    e.g. the black no-data patch of an 8-bit orthophoto).
+
+    Command-line wavelength specs (``--hsi-wavelengths``) are parsed by
+    :func:`parse_wavelengths`.
 
 Example:
     >>> import numpy as np, tempfile, pathlib
@@ -47,6 +52,7 @@ __all__ = [
     "CUBE_FORMATS",
     "load_mat_variables",
     "normalize_cube",
+    "parse_wavelengths",
     "read_cube",
     "write_cube",
 ]
@@ -157,11 +163,13 @@ def normalize_cube(
     allow_unnormalized: bool = False,
     nodata: float | None = None,
     name: str = "cube",
+    pixel_nodata: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Scale a ``(bands, H, W)`` array to float32 in [0, 1] by the rule of this module.
 
     ``nodata`` (a file's no-data sentinel, e.g. -9999): entries equal to it become NaN and are
-    left out of the range check.
+    left out of the range check. ``pixel_nodata`` (``(H, W)`` bool): whole pixels that are
+    no-data (every band becomes NaN).
 
     Returns:
         ``(cube, meta)``: the float32 cube and ``{"scale": divisor}`` plus
@@ -189,8 +197,9 @@ def normalize_cube(
         else:
             lo, hi = int(arr.min()), int(arr.max())
             raise MossfuseInputError(
-                f"{name} has integer dtype {arr.dtype} (values {lo}..{hi}); give scale= "
-                f"(the divisor that maps the data to [0, 1], e.g. scale={max(hi, 1)})",
+                f"{name} has integer dtype {arr.dtype} (values {lo}..{hi}); give scale= (the "
+                f"divisor that maps the data to [0, 1]; --hsi-scale/--msi-scale on the command "
+                f"line), e.g. scale={max(hi, 1)}",
                 path,
             )
     elif np.issubdtype(arr.dtype, np.floating):
@@ -201,6 +210,8 @@ def normalize_cube(
     cube = arr.astype(np.float32)
     if nodata is not None and np.isfinite(nodata):
         cube[arr == nodata] = np.nan
+    if pixel_nodata is not None:
+        cube[:, np.asarray(pixel_nodata, dtype=bool)] = np.nan
     if divisor != 1.0:
         cube /= np.float32(divisor)
     meta: dict[str, Any] = {"scale": divisor}
@@ -213,7 +224,8 @@ def normalize_cube(
             lo, hi = float(vals.min()), float(vals.max())
             if lo < -_RANGE_TOL or hi > 1.0 + _RANGE_TOL:
                 hint = (
-                    f"give scale= (e.g. scale={hi * divisor:.6g} to divide by the maximum)"
+                    f"give scale= (--hsi-scale/--msi-scale on the command line; e.g. "
+                    f"scale={hi * divisor:.6g} divides by the maximum)"
                     if hi > 1.0 + _RANGE_TOL
                     else "clip or offset the data first"
                 )
@@ -312,6 +324,7 @@ def read_cube(
     scale: float | None = None,
     wavelengths: Sequence[float] | np.ndarray | None = None,
     allow_unnormalized: bool = False,
+    nodata: float | None = None,
 ) -> Scene:
     """Read a cube file (or a CAVE scene folder) into a :class:`Scene`.
 
@@ -326,6 +339,10 @@ def read_cube(
         scale: divisor mapping the stored values to [0, 1] (see module Convention).
         wavelengths: band centres in nm, overriding those in the file.
         allow_unnormalized: keep floating data outside [0, 1] instead of raising.
+        nodata: a stored value (before scaling) that marks no-data pixels: a pixel whose
+            bands ALL equal it becomes NaN and is marked in ``meta["nodata_mask"]`` (e.g.
+            ``nodata=0`` for the black no-data patch of an 8-bit RGB orthophoto; a single dark
+            channel is kept). Applies on top of a file's own sentinel.
 
     Returns:
         Scene with ``cube`` ``(bands, H, W)`` float32, ``wavelengths_nm`` ``(bands,)`` or None,
@@ -337,7 +354,8 @@ def read_cube(
     """
     path = Path(path)
     if path.is_dir():
-        return _read_cave_folder(path, key, layout, scale, wavelengths, allow_unnormalized)
+        return _read_cave_folder(path, key, layout, scale, wavelengths, allow_unnormalized,
+                                 nodata)
     if not path.exists():
         raise MossfuseInputError("file not found", path)
     if path.stat().st_size == 0:
@@ -363,15 +381,78 @@ def read_cube(
     else:
         chw, file_wl, extra = _read_geotiff(path)
         meta.update(extra)
+    pixel_nodata = None
+    if nodata is not None:
+        if not np.isfinite(nodata):
+            raise MossfuseInputError(f"nodata must be a finite number; got {nodata!r}", path)
+        pixel_nodata = np.all(chw == nodata, axis=0)
     cube, norm_meta = normalize_cube(
         chw, path, scale=scale, allow_unnormalized=allow_unnormalized,
         nodata=meta.get("nodata"), name=meta.get("key", "cube"),
+        pixel_nodata=pixel_nodata,
     )
     meta.update(norm_meta)
     wl = file_wl
     if wavelengths is not None:
         wl = _check_wavelengths(wavelengths, cube.shape[0], path)
     return Scene(cube, wl, name=_scene_name(path), meta=meta)
+
+
+def parse_wavelengths(spec: str | Path, bands: int | None = None) -> np.ndarray:
+    """Band centres (nm) from a command-line spec.
+
+    ``spec`` is one of: ``"START:STOP:COUNT"`` (``COUNT`` evenly spaced centres from ``START`` to
+    ``STOP`` inclusive, e.g. ``380:1050:48``); a comma-separated list (``"450,550,650"``); or a
+    text/CSV file with one centre per line (the first number of each line: extra columns such as
+    a FWHM are ignored, and so are header lines without a number). Values below 100 are taken as
+    micrometres and converted to nm.
+
+    Raises:
+        MossfuseInputError: unparseable spec, no number, non-increasing centres, or (with
+            ``bands``) a count that differs from the cube's band count.
+
+    >>> parse_wavelengths("400:700:4").tolist()
+    [400.0, 500.0, 600.0, 700.0]
+    >>> parse_wavelengths("0.45,0.55").tolist()
+    [450.0, 550.0]
+    """
+    text = str(spec).strip()
+    where_ = Path(text) if Path(text).is_file() else None
+    try:
+        if where_ is not None:
+            vals = []
+            for line in where_.read_text(encoding="utf-8", errors="replace").splitlines():
+                tok = line.replace(",", " ").replace(";", " ").replace("\t", " ").split()
+                if tok:
+                    with contextlib.suppress(ValueError):
+                        vals.append(float(tok[0]))
+            wl = np.asarray(vals, dtype=np.float64)
+        elif text.count(":") == 2:
+            a, b, n = text.split(":")
+            count = int(n)
+            if count < 1:
+                raise ValueError("COUNT must be >= 1")
+            wl = np.linspace(float(a), float(b), count)
+        else:
+            wl = np.asarray([float(v) for v in text.split(",") if v.strip()], dtype=np.float64)
+    except ValueError as exc:
+        raise MossfuseInputError(
+            f"cannot read wavelengths from {text!r} ({exc}); expected START:STOP:COUNT (e.g. "
+            "380:1050:48), a comma-separated list in nm, or a text/CSV file with one per line"
+        ) from exc
+    if wl.size == 0:
+        raise MossfuseInputError("no wavelength found (expected one number per line)", where_)
+    if not np.all(np.isfinite(wl)) or (wl.size > 1 and not np.all(np.diff(wl) > 0)):
+        raise MossfuseInputError(
+            f"wavelengths must be finite and increasing; got {wl[:6].tolist()}...", where_
+        )
+    if wl.max() < 100.0:  # micrometres
+        wl = wl * 1000.0
+    if bands is not None and wl.size != bands:
+        raise MossfuseInputError(
+            f"got {wl.size} wavelengths for a cube of {bands} bands", where_
+        )
+    return wl
 
 
 def _scene_name(path: Path) -> str:
@@ -387,10 +468,12 @@ def _check_wavelengths(wl: Any, bands: int, path: Path | None) -> np.ndarray:
     return arr
 
 
-def _read_cave_folder(path, key, layout, scale, wavelengths, allow_unnormalized) -> Scene:
-    if key is not None or layout != "hwc" or scale is not None or allow_unnormalized:
+def _read_cave_folder(path, key, layout, scale, wavelengths, allow_unnormalized,
+                      nodata=None) -> Scene:
+    if (key is not None or layout != "hwc" or scale is not None or allow_unnormalized
+            or nodata is not None):
         raise MossfuseInputError(
-            "a CAVE scene folder takes no key/layout/scale/allow_unnormalized "
+            "a CAVE scene folder takes no key/layout/scale/allow_unnormalized/nodata "
             "(its PNG bit depth fixes the scaling)",
             path,
         )
@@ -402,7 +485,20 @@ def _read_cave_folder(path, key, layout, scale, wavelengths, allow_unnormalized)
     return scene
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK"
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(magic)) == magic
+
+
 def _load_npy(path: Path) -> np.ndarray:
+    if not _starts_with(path, _NPY_MAGIC):
+        raise MossfuseInputError(
+            "not a .npy file (no NumPy header; corrupt, or another format renamed?)", path
+        )
     try:
         return np.load(path, allow_pickle=False)
     except Exception as exc:
@@ -412,6 +508,10 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    if not _starts_with(path, _ZIP_MAGIC):
+        raise MossfuseInputError(
+            "not a .npz archive (no zip header; corrupt, or another format renamed?)", path
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             if not hasattr(z, "files"):

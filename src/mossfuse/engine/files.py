@@ -23,7 +23,7 @@ from typing import Any
 
 from mossfuse.engine.streaming import StreamedInputs, hr_output_meta, open_writer
 from mossfuse.engine.tiling import DegradationMode, TiledFusion, TiledReport
-from mossfuse.errors import MossfuseInputError
+from mossfuse.errors import MossfuseError, MossfuseInputError
 from mossfuse.methods.base import FusionMethod
 
 __all__ = ["fuse_files", "work_folder"]
@@ -98,7 +98,7 @@ def fuse_files(
         raise MossfuseInputError("give --workers (local cluster) or --scheduler, not both")
     writer = open_writer(
         out, source.out_shape, wavelengths_nm=source.hsi_wavelengths_nm,
-        meta=hr_output_meta(source.lr.meta, source.hr.meta, source.ratio),
+        meta=_output_meta(source),
     )
     with contextlib.ExitStack() as stack:
         stack.enter_context(_sigterm_as_exit())
@@ -111,5 +111,43 @@ def fuse_files(
             )
         runner = TiledFusion(method, tile=tile, overlap=overlap, margin=margin,
                              executor=executor, degradation=degradation, progress=progress)
-        return runner.run(source, writer, checkpoint=work_folder(out) if resume else None,
-                          resume=resume)
+        try:
+            return runner.run(source, writer, checkpoint=work_folder(out) if resume else None,
+                              resume=resume)
+        except MossfuseError:
+            raise
+        except Exception as exc:
+            if not _is_read_error(exc):
+                raise
+            raise MossfuseInputError(
+                f"cannot read a window (corrupt or truncated file?): {type(exc).__name__}: "
+                f"{exc}", _failing_input(source, exc)) from exc
+
+
+def _output_meta(source: StreamedInputs) -> dict[str, Any]:
+    """CRS/transform of the HR grid, plus the LR-HSI's band names when it has them."""
+    meta = hr_output_meta(source.lr.meta, source.hr.meta, source.ratio)
+    names = source.lr.meta.get("band_names")
+    if names is not None and len(names) == source.out_shape[0]:
+        meta["band_names"] = tuple(str(n) for n in names)
+    return meta
+
+
+def _is_read_error(exc: BaseException) -> bool:
+    """A GDAL/rasterio read failure (a truncated or damaged GeoTIFF shows up only when the
+    missing window is read, in the middle of a tiled fusion)."""
+    try:
+        from rasterio.errors import RasterioError
+    except ImportError:  # pragma: no cover - rasterio is a dependency
+        return False
+    return isinstance(exc, RasterioError) or type(exc).__module__.startswith("rasterio")
+
+
+def _failing_input(source: StreamedInputs, exc: BaseException) -> Path | None:
+    """The input file named in a read error (else the HR-MSI, the streamed one)."""
+    text = f"{exc} {exc.__cause__ or ''} {exc.__context__ or ''}"
+    for reader in (source.hr, source.lr):
+        path = getattr(reader, "path", None)
+        if path is not None and Path(path).name in text:
+            return Path(path)
+    return getattr(source.hr, "path", None)

@@ -19,7 +19,11 @@ real pair has no ground truth and usually no known degradation, so the function
 
 Convention
 ----------
-- No-data: pixels that are NaN in a file or marked in ``meta["nodata_mask"]`` are excluded
+- Inputs are checked first by :mod:`mossfuse.realscene.checks` (size policy: no padding or
+  cropping; georeferenced extents, CRS and pixel-size ratio; a known SRF against the band
+  metadata).
+- No-data: pixels that are NaN in a file or marked in ``meta["nodata_mask"]`` (a file's no-data
+  value, or ``hsi_nodata``/``msi_nodata``: pixels whose bands all equal it) are excluded
   from the estimation (by the rectangle), from the co-registration (filled with band means),
   from QNR (its ``nodata_mask``) and from the reduced-resolution check (the same rectangle).
   For the fusion itself, MSI holes are filled with the LR-HSI projected by the estimated SRF
@@ -51,8 +55,13 @@ from typing import Any
 import numpy as np
 
 from mossfuse._atomic import atomic_path
-from mossfuse.data.scene import infer_ratio
 from mossfuse.errors import MossfuseInputError
+from mossfuse.realscene.checks import (
+    check_pair_geometry,
+    check_srf_metadata,
+    load_srf_named,
+    output_meta,
+)
 from mossfuse.realscene.coregistration import ShiftEstimate, estimate_shift, register_pair
 
 __all__ = ["BAND_RANGES_NM", "fuse_with_report", "largest_valid_rectangle", "qnr_block_geometry"]
@@ -63,6 +72,8 @@ BAND_RANGES_NM: dict[str, tuple[float, float]] = {
     "G": (470.0, 620.0), "GREEN": (470.0, 620.0),
     "R": (560.0, 720.0), "RED": (560.0, 720.0),
     "NIR": (720.0, 1000.0),
+    "COASTAL": (400.0, 460.0), "YELLOW": (570.0, 650.0), "REDEDGE": (680.0, 760.0),
+    "RED EDGE": (680.0, 760.0), "NIR1": (750.0, 900.0), "NIR2": (840.0, 1050.0),
 }
 _SRF_MASS_MIN = 0.5
 _SHIFT_WARN_LR = 0.2
@@ -205,8 +216,9 @@ def _srf_warnings(srf: np.ndarray, wavelengths: np.ndarray | None,
             warns.append(
                 f"estimated SRF of MSI band '{band_names[j] if band_names else name}' has only "
                 f"{share:.0%} of its mass in {rng[0]:.0f}-{rng[1]:.0f} nm (centroid "
-                f"{centroid:.0f} nm): wrong band order, wrong wavelengths or a misregistered "
-                "pair?"
+                f"{centroid:.0f} nm): wrong band order, wrong wavelengths, a misregistered "
+                "pair, or an MSI that is not linear in the HSI (a gamma-encoded, display-ready "
+                "RGB; haze in the HSI)?"
             )
     return warns
 
@@ -543,6 +555,11 @@ def fuse_with_report(
     estimation: Mapping[str, Any] | None = None,
     wald_check: bool = True,
     dpi: int = 80,
+    hsi_scale: float | None = None,
+    msi_scale: float | None = None,
+    hsi_wavelengths: Sequence[float] | np.ndarray | None = None,
+    hsi_nodata: float | None = None,
+    msi_nodata: float | None = None,
 ) -> dict[str, Any]:
     """Fuse a real LR-HSI / HR-MSI pair with blind degradation estimation and quality report.
 
@@ -564,6 +581,10 @@ def fuse_with_report(
             :func:`mossfuse.methods.estimation.estimate_degradation`.
         wald_check: run the reduced-resolution check (costs a second, smaller fusion).
         dpi: resolution of the PNGs.
+        hsi_scale, msi_scale: divisors of the stored values (``read_cube(scale=)``).
+        hsi_wavelengths: HSI band centres (nm), overriding the file's.
+        hsi_nodata, msi_nodata: stored value marking no-data pixels (all bands equal to it;
+            ``read_cube(nodata=)``), e.g. ``msi_nodata=0`` for a black no-data patch.
 
     Returns:
         A JSON-friendly summary: ``output``, ``ratio``, ``degradation`` (SRF, PSF, sigma, ...),
@@ -572,17 +593,16 @@ def fuse_with_report(
         ``notes``, ``files`` and ``report`` (the HTML path or None).
 
     Raises:
-        MossfuseInputError: unreadable input, sizes not related by one ratio, SRF of the wrong
-            shape, or no usable area.
+        MossfuseInputError: unreadable input, sizes not related by one ratio, georeferenced
+            extents that do not match (:func:`~mossfuse.realscene.checks.check_pair_geometry`),
+            an SRF that contradicts the band metadata, or no usable area.
     """
     import torch
 
     from mossfuse.data.io import read_cube, write_cube
     from mossfuse.data.scene import FusionInputs
-    from mossfuse.engine.streaming import hr_output_meta
     from mossfuse.methods import get_method
     from mossfuse.methods.estimation import resolve_degradation
-    from mossfuse.physics import load_srf
 
     t0 = time.perf_counter()
     call = (f"fuse_with_report({str(lr_path)!r}, {str(hr_path)!r}, {str(out_path)!r}, "
@@ -591,9 +611,11 @@ def fuse_with_report(
             f"srf={'<array>' if isinstance(srf, np.ndarray) else srf!r}, "
             f"psf={'<array>' if psf is not None else None})")
     lr_path, hr_path, out_path = Path(lr_path), Path(hr_path), Path(out_path)
-    lr_scene = read_cube(lr_path, hsi_key)
-    hr_scene = read_cube(hr_path, msi_key)
-    r = infer_ratio(lr_scene.shape_hw, hr_scene.shape_hw, ratio, lr_path, hr_path)
+    lr_scene = read_cube(lr_path, hsi_key, scale=hsi_scale, wavelengths=hsi_wavelengths,
+                         nodata=hsi_nodata)
+    hr_scene = read_cube(hr_path, msi_key, scale=msi_scale, nodata=msi_nodata)
+    r = check_pair_geometry(lr_scene.meta, hr_scene.meta, lr_scene.shape_hw, hr_scene.shape_hw,
+                            ratio, lr_path, hr_path)
     wl = lr_scene.wavelengths_nm
     band_names = tuple(str(n) for n in hr_scene.meta.get("band_names", ()) or ())
     warnings_: list[str] = []
@@ -604,8 +626,13 @@ def fuse_with_report(
     srf_matrix = None
     if isinstance(srf, np.ndarray):
         srf_matrix = np.asarray(srf, dtype=np.float32)
+        check_srf_metadata(srf_matrix, "srf", hr_scene.bands, lr_scene.bands,
+                           hr_path=hr_path, hsi_wavelengths=wl)
     elif srf is not None:
-        srf_matrix = load_srf(str(srf), wl).matrix
+        loaded = load_srf_named(srf, wl)
+        srf_matrix = loaded.matrix
+        check_srf_metadata(srf_matrix, srf, hr_scene.bands, lr_scene.bands, loaded.band_names,
+                           band_names, hr_path, wl)
     method_obj = get_method(method, dict(method_config) if method_config else None)
     est_kw = dict(estimation or {})
 
@@ -616,9 +643,14 @@ def fuse_with_report(
             rect = largest_valid_rectangle(~invalid)
         r0, r1, c0, c1 = rect
         if (r1 - r0) < 4 or (c1 - c0) < 4:
+            h, w = lr.shape[1:]
+            if min(h, w) < 4:
+                raise MossfuseInputError(
+                    f"the LR-HSI is {h} x {w} px: too small to estimate the SRF and PSF (at "
+                    "least 4 x 4 LR px needed): fuse without --report/--register", lr_path)
             raise MossfuseInputError(
                 f"no no-data-free area of at least 4 x 4 LR px to estimate the degradation "
-                f"(largest: {r1 - r0} x {c1 - c0})", hr_path)
+                f"(largest: {r1 - r0} x {c1 - c0} of {h} x {w})", hr_path)
         sub = FusionInputs(
             lr_arr[:, r0:r1, c0:c1], hr_raw[:, r0 * r : r1 * r, c0 * r : c1 * r], r, wl,
             band_names, srf=srf_matrix, psf=psf,
@@ -684,7 +716,7 @@ def fuse_with_report(
         result = method_obj.fuse(inputs)
     fused = np.asarray(result.hr_hsi, dtype=np.float32)
     write_cube(fused, out_path, wavelengths=wl,
-               meta=hr_output_meta(lr_scene.meta, hr_scene.meta, r))
+               meta=output_meta(lr_scene.meta, hr_scene.meta, r, fused.shape[0]))
     stem = out_path.with_suffix("")
     files = {
         "output": str(out_path),
