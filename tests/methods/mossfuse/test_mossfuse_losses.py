@@ -171,3 +171,22 @@ def test_train_step_updates_both_modules(constraint):
     assert bool((r >= 0).all()) and torch.allclose(r.sum(1), torch.ones(3))
     if constraint == "clamp":
         assert bool((state.degradation.srf_param >= 0).all())
+
+
+def test_free_degradation_ablation_is_unconstrained_and_trainable():
+    from mossfuse.methods.mossfuse.degradation import DegradationModule
+
+    deg = DegradationModule(5, 2, 4, model="free")
+    assert not hasattr(deg, "psf_factor")
+    assert deg.kernel().shape == (3, 3)
+    with torch.no_grad():
+        deg.srf_param.copy_(torch.tensor([[-0.5, 1.0, 2.0, 0.0, 0.1], [0.3] * 5]))
+        deg.psf_kernel.fill_(-0.1)
+    deg.project_()  # no projection in free mode: negatives and any row sum are kept
+    torch.testing.assert_close(deg.srf(), deg.srf_param)
+    assert deg.kernel().sum().item() == pytest.approx(-0.9)
+    x, y = torch.rand(1, 5, 2, 2), torch.rand(1, 2, 8, 8)
+    loss = (deg.lr_msi_from_hsi(x) - deg.spatial(y)).abs().mean()
+    loss.backward()
+    assert deg.psf_kernel.grad is not None and deg.srf_param.grad is not None
+    assert set(deg.export()) >= {"kernel", "srf", "sigma"}

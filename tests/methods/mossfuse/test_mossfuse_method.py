@@ -87,3 +87,49 @@ def test_fit_trains_and_marks_the_model_trained():
     m = MossFuse(**TINY)
     summary = m.fit([_inputs()], steps=1, crop=m.config.ratio, progress=False)
     assert m.trained and summary["steps"] == 1
+
+
+def test_untrained_model_loads_matching_shipped_weights(tmp_path, monkeypatch):
+    import warnings
+
+    from mossfuse.methods.mossfuse import method as method_mod
+
+    trained = MossFuse(**TINY)
+    randomise_eval_state(trained.net, seed=5)
+    trained.trained = True
+    trained.save(tmp_path / "tiny_x4")
+    monkeypatch.setattr(method_mod, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(method_mod, "SHIPPED_WEIGHTS", {(8, 3, 4): "tiny_x4"})
+    fresh = MossFuse(**TINY, inference_dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "untrained" warning
+        res = fresh.fuse(_inputs())
+    assert res.info["trained"] and res.info["weights"].endswith("tiny_x4.safetensors")
+    np.testing.assert_allclose(res.hr_hsi, trained.fuse(_inputs()).hr_hsi, atol=1e-6)
+    # another ratio has no shipped checkpoint: random weights, with the warning
+    with pytest.warns(RuntimeWarning, match="no shipped checkpoint"):
+        rng = np.random.default_rng(1)
+        MossFuse(**{**TINY, "ratio": 2}).fuse(
+            FusionInputs(rng.random((8, 3, 2), dtype=np.float32),
+                         rng.random((3, 6, 4), dtype=np.float32), 2)
+        )
+
+
+def test_shipped_x32_checkpoint_is_in_the_package():
+    from mossfuse.methods.mossfuse.method import shipped_weights
+
+    path = shipped_weights(31, 3, 32)
+    assert path is not None, "src/mossfuse/weights/mossfuse_x32_cave16.* missing"
+    m = MossFuse()
+    m.load(path)
+    assert m.trained and m.config.ratio == 32 and m.config.hsi_bands == 31
+
+
+def test_memory_guard_refuses_an_image_too_large_for_the_limit():
+    m = MossFuse(**TINY, memory_limit_gb=1e-6)
+    m.trained = True
+    with pytest.raises(MossfuseInputError, match="--tile-size"):
+        m.fuse(_inputs())
+    assert m.inference_bytes(512, 512) < 1.5 * 2**30 * TINY["channels"] / 48 + 2**26
+    # the default limit (available memory) lets a small image through
+    assert MossFuse(**TINY).inference_bytes(12, 8) < 2**20

@@ -57,6 +57,8 @@ class MossFuseConfig(MethodConfig):
         psf_init_scale: initial ``M = s I`` of the precision factor (5 -> sigma 0.2 px).
         srf_constraint: non-negativity of the SRF (``clamp``: clamp in the forward pass and a
             projection after every optimiser step; ``softplus``: reparameterisation).
+        degradation_model: ``gaussian`` (paper: anisotropic Gaussian PSF, constrained SRF) or
+            ``free`` (ablation, Table 3: a free PSF kernel and a free 1x1 SRF convolution).
         use_sct_loss: add the self-supervised constraint loss L_SCT (paper) or not (release).
         sct_lr_target: how the HR-sized decoder outputs x_hat, y_hat meet their LR targets:
             ``upsample`` the targets bilinearly (as the LR-HSI is for its encoder) or
@@ -67,6 +69,8 @@ class MossFuseConfig(MethodConfig):
         inference_dtype: dtype of the fused inference path (``bfloat16`` halves the memory
             traffic; on CPUs without bf16 units it is slower).
         num_threads: torch intra-op threads during ``fuse`` (None = leave torch's setting).
+        memory_limit_gb: memory guard of whole-image inference (None = 90 % of the memory
+            available when ``fuse`` is called); larger images get a clear error advising tiles.
     """
 
     hsi_bands: int = Field(31, ge=1)
@@ -89,6 +93,7 @@ class MossFuseConfig(MethodConfig):
     phase: int | None = None
     psf_init_scale: float = Field(5.0, gt=0)
     srf_constraint: Literal["clamp", "softplus"] = "clamp"
+    degradation_model: Literal["gaussian", "free"] = "gaussian"
 
     use_sct_loss: bool = False
     sct_lr_target: Literal["upsample", "degrade"] = "upsample"
@@ -100,6 +105,7 @@ class MossFuseConfig(MethodConfig):
 
     inference_dtype: Literal["float32", "bfloat16"] = "float32"
     num_threads: int | None = None
+    memory_limit_gb: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> MossFuseConfig:

@@ -8,6 +8,11 @@ nearly a delta). The SRF is a ``(b, B)`` parameter initialised to ones, made non
 (clamp or softplus) and row-normalised to sum 1. These are global parameters of a dataset,
 not predicted per image.
 
+``model="free"`` is the ablation of the paper's Table 3 ("degradation module replaced by a free
+convolution"): the PSF is a free ``(k, k)`` kernel (initialised to the Gaussian start) and the
+SRF a free ``(b, B)`` 1x1 convolution (initialised to ``1 / B``), with no positivity, no
+sum-to-one and no Gaussian structure.
+
 Convention
 ----------
 Every degradation goes through :mod:`mossfuse.physics`: the kernel is built by
@@ -32,7 +37,7 @@ from torch import nn
 
 from mossfuse.errors import MossfuseInputError
 from mossfuse.physics.forward import FusionForwardModel
-from mossfuse.physics.psf import default_centre, gaussian_kernel_from_precision
+from mossfuse.physics.psf import default_centre, gaussian_kernel_from_precision, kernel_moments
 from mossfuse.physics.spatial import SpatialDegradation, spatial_degrade
 from mossfuse.physics.spectral import spectral_degrade
 
@@ -52,6 +57,8 @@ class DegradationModule(nn.Module):
             :meth:`project_` after each optimiser step so entries stay >= 0 and can recover)
             or ``"softplus"`` (``log(1 + e^P)``, strictly positive).
         psf_init_scale: ``M = s I`` at init (precision ``s^2 I``, sigma ``1 / s`` px).
+        model: ``"gaussian"`` (the paper) or ``"free"`` (unconstrained kernel and SRF, the
+            ablation).
 
     >>> deg = DegradationModule(31, 3, 32)
     >>> deg.kernel().shape, round(deg.export()["sigma"], 3)
@@ -68,6 +75,7 @@ class DegradationModule(nn.Module):
         phase: int | None = None,
         srf_constraint: Literal["clamp", "softplus"] = "clamp",
         psf_init_scale: float = 5.0,
+        model: Literal["gaussian", "free"] = "gaussian",
     ):
         super().__init__()
         if ratio < 2:
@@ -82,29 +90,50 @@ class DegradationModule(nn.Module):
         self.phase = self.centre if phase is None else int(phase)
         if not 0 <= self.phase < self.ratio:
             raise MossfuseInputError(f"phase must be in [0, {self.ratio}); got {self.phase}")
+        if model not in ("gaussian", "free"):
+            raise MossfuseInputError(f"model must be 'gaussian' or 'free'; got {model!r}")
         self.srf_constraint = srf_constraint
-        self.psf_factor = nn.Parameter(psf_init_scale * torch.eye(2))
-        self.srf_param = nn.Parameter(torch.ones(msi_bands, hsi_bands))
+        self.model = model
         self.register_buffer("_tril", torch.tensor([[1.0, 0.0], [1.0, 1.0]]), persistent=False)
+        if model == "gaussian":
+            self.psf_factor = nn.Parameter(psf_init_scale * torch.eye(2))
+            self.srf_param = nn.Parameter(torch.ones(msi_bands, hsi_bands))
+        else:
+            start = gaussian_kernel_from_precision(
+                (psf_init_scale**2) * torch.eye(2), self.psf_size, (self.centre, self.centre)
+            )
+            self.psf_kernel = nn.Parameter(start.detach().clone())
+            self.srf_param = nn.Parameter(torch.full((msi_bands, hsi_bands), 1.0 / hsi_bands))
 
     # --- parameters -> physical quantities ------------------------------------------------
     def factor(self) -> torch.Tensor:
-        """Lower-triangular ``M`` ``(2, 2)`` (x, y order)."""
+        """Lower-triangular ``M`` ``(2, 2)`` (x, y order); Gaussian mode only."""
         return self.psf_factor * self._tril
 
     def precision(self) -> torch.Tensor:
-        """Precision ``M^T M`` ``(2, 2)`` in 1/px^2 (x, y order)."""
+        """Precision ``M^T M`` ``(2, 2)`` in 1/px^2 (x, y order); in ``free`` mode the inverse
+        of the kernel's second-moment covariance (not differentiable)."""
+        if self.model == "free":
+            cov = kernel_moments(self.psf_kernel.detach().double().cpu().numpy(),
+                                 (self.centre, self.centre))["covariance"]
+            return torch.linalg.inv(torch.as_tensor(cov) + 1e-9 * torch.eye(2)).float()
         m = self.factor()
         return m.T @ m
 
     def kernel(self) -> torch.Tensor:
-        """The PSF ``(k, k)``, sums to 1, centre tap ``k // 2`` (differentiable)."""
+        """The PSF ``(k, k)``, sums to 1, centre tap ``k // 2`` (differentiable); the raw free
+        kernel in ``free`` mode."""
+        if self.model == "free":
+            return self.psf_kernel
         return gaussian_kernel_from_precision(
             self.precision(), self.psf_size, (self.centre, self.centre)
         )
 
     def srf(self) -> torch.Tensor:
-        """The SRF ``(b, B)``: non-negative, each row summing to 1 (differentiable)."""
+        """The SRF ``(b, B)``: non-negative, each row summing to 1 (differentiable); the raw
+        matrix in ``free`` mode."""
+        if self.model == "free":
+            return self.srf_param
         if self.srf_constraint == "softplus":
             w = F.softplus(self.srf_param)
         else:
@@ -115,7 +144,7 @@ class DegradationModule(nn.Module):
     def project_(self) -> None:
         """After an optimiser step: clamp the raw SRF parameter to >= 0 (``clamp`` mode; the
         paper's "clamped activation during each iteration"). No-op for ``softplus``."""
-        if self.srf_constraint == "clamp":
+        if self.srf_constraint == "clamp" and self.model == "gaussian":
             self.srf_param.clamp_(min=0.0)
 
     # --- operators ---------------------------------------------------------------------------

@@ -8,11 +8,18 @@ Checkpoints: ``save(path)`` writes ``path`` (safetensors: ``net.*`` and ``degrad
 tensors, BatchNorm statistics included) and ``path`` with suffix ``.json`` (method name,
 format version, the full config, whether the weights were trained). ``load`` reads both and
 rebuilds the network from the saved config.
+
+Shipped weights: ``src/mossfuse/weights/`` holds checkpoints trained by the commands in
+``benchmarks/mossfuse_cpu/`` (see :data:`SHIPPED_WEIGHTS`). An untrained ``MossFuse`` whose
+inputs match one of them (band counts and ratio) loads it on its first ``fuse``, so
+``mossfuse fuse --method mossfuse`` works out of the box at ``mossfuse-x32``; any other
+configuration needs ``--weights`` or a ``mossfuse train`` run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,33 @@ from mossfuse.methods.mossfuse.network import MossFuseNet, count_parameters
 from mossfuse.methods.mossfuse.training import make_degradation
 
 CHECKPOINT_FORMAT = 1
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+#: ``(hsi_bands, msi_bands, ratio) -> checkpoint stem in WEIGHTS_DIR``
+SHIPPED_WEIGHTS: dict[tuple[int, int, int], str] = {(31, 3, 32): "mossfuse_x32_cave16"}
+
+
+def _available_memory_bytes() -> float:
+    """``MemAvailable`` from /proc/meminfo (Linux), else physical memory, else infinity."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def shipped_weights(hsi_bands: int, msi_bands: int, ratio: int) -> Path | None:
+    """The shipped checkpoint (``.safetensors`` path) for this configuration, or None."""
+    stem = SHIPPED_WEIGHTS.get((int(hsi_bands), int(msi_bands), int(ratio)))
+    if stem is None:
+        return None
+    path = WEIGHTS_DIR / f"{stem}.safetensors"
+    return path if path.exists() and path.with_suffix(".json").exists() else None
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -59,6 +93,7 @@ class MossFuse(TrainableMethod):
         self.net = MossFuseNet(self.config)
         self.degradation = make_degradation(self.config)
         self.trained = False
+        self.weights_path: str | None = None
         self._fused: FusedMossFuse | None = None
 
     # --- inference ---------------------------------------------------------------------------
@@ -83,10 +118,20 @@ class MossFuse(TrainableMethod):
                 "hsi_bands/msi_bands, or load a checkpoint trained on such data)"
             )
         if not self.trained:
-            warnings.warn(
-                "MossFuse is running with untrained (random) weights; load a checkpoint or fit "
-                "first", RuntimeWarning, stacklevel=3,
-            )
+            shipped = shipped_weights(cfg.hsi_bands, cfg.msi_bands, inputs.ratio)
+            if shipped is not None and cfg.ratio == inputs.ratio:
+                runtime = {"inference_dtype": cfg.inference_dtype,
+                           "num_threads": cfg.num_threads}
+                self.load(shipped)
+                self.config = self.config.model_copy(update=runtime)
+                cfg = self.config
+            else:
+                warnings.warn(
+                    "MossFuse is running with untrained (random) weights: no shipped checkpoint "
+                    f"for B={cfg.hsi_bands}, b={cfg.msi_bands}, ratio {inputs.ratio}; load one "
+                    "(--weights) or train first (mossfuse train)", RuntimeWarning, stacklevel=3,
+                )
+        self._check_memory(*inputs.hr_msi.shape[-2:])
         fused = self.inference_path()
         old_threads = torch.get_num_threads()
         if cfg.num_threads is not None:
@@ -105,6 +150,7 @@ class MossFuse(TrainableMethod):
         est = self.degradation.export()
         info = {
             "trained": self.trained,
+            "weights": self.weights_path,
             "psf_sigma_px": est["sigma"],
             "psf_eigenvalues_px2": list(est["eigenvalues"]),
             "psf_theta_rad": est["theta"],
@@ -114,6 +160,29 @@ class MossFuse(TrainableMethod):
         return FusionResult(
             hr_hsi=hr_hsi, estimated_srf=est["srf"], estimated_psf=est["kernel"], info=info
         )
+
+    def inference_bytes(self, height: int, width: int) -> int:
+        """Upper estimate of the fused path's working memory for one ``height x width``
+        image: about 16 feature maps of ``C`` channels (the four encoder outputs, the
+        aggregation workspace and the 4C-wide LK hidden layer) plus the input/output cubes."""
+        item = 2 if self.config.inference_dtype == "bfloat16" else 4
+        features = 16 * self.config.channels * height * width * item
+        cubes = 4 * (self.config.hsi_bands + self.config.msi_bands) * height * width * 4
+        return features + cubes
+
+    def _check_memory(self, height: int, width: int) -> None:
+        """Memory guard: refuse, with advice, an image whose whole-image inference would not
+        fit in ``config.memory_limit_gb`` (default: 90 % of the memory available now)."""
+        need = self.inference_bytes(height, width)
+        limit = self.config.memory_limit_gb
+        limit_bytes = limit * 2**30 if limit is not None else 0.9 * _available_memory_bytes()
+        if need > limit_bytes:
+            raise MossfuseInputError(
+                f"MossFuse whole-image inference on {height} x {width} px needs about "
+                f"{need / 2**30:.1f} GiB; {limit_bytes / 2**30:.1f} GiB allowed. Fuse it in "
+                "tiles (mossfuse fuse --tile-size 1024), use inference_dtype='bfloat16', or raise "
+                "memory_limit_gb"
+            )
 
     # --- training ----------------------------------------------------------------------------
     def fit(
@@ -219,4 +288,5 @@ class MossFuse(TrainableMethod):
                 f"checkpoint does not match its config: {exc}", weights
             ) from exc
         self.trained = bool(doc.get("trained", False))
+        self.weights_path = str(weights)
         self.net.eval()

@@ -114,6 +114,7 @@ def make_degradation(cfg: MossFuseConfig) -> DegradationModule:
     return DegradationModule(
         cfg.hsi_bands, cfg.msi_bands, cfg.ratio, psf_size=cfg.psf_size, phase=cfg.phase,
         srf_constraint=cfg.srf_constraint, psf_init_scale=cfg.psf_init_scale,
+        model=cfg.degradation_model,
     )
 
 

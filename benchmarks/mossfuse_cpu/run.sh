@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# MossFuse on this CPU: the 2-hour recipe, the held-out table, single-scene mode, ablation,
+# inference speed. Every result file under benchmarks/mossfuse_cpu/ comes from this script.
+# Usage: bash benchmarks/mossfuse_cpu/run.sh [CAVE_ROOT]     (runs/ holds the runs, not committed)
+set -euo pipefail
+ROOT=${1:-../shared/data/cave}
+HERE=benchmarks/mossfuse_cpu
+# 1. training: held-out run (12 dev-train scenes) and the shipped run (all 16); run them in
+#    parallel, one torch thread each (about 1.5 h each on the shared 2-core machine)
+bash $HERE/train.sh heldout "$ROOT" > runs/heldout.log 2>&1 &
+bash $HERE/train.sh all16 "$ROOT" > runs/all16.log 2>&1 &
+wait
+python - <<'PY'
+import shutil
+from mossfuse.bench.figures import save_learning_curves
+from mossfuse.methods.mossfuse.trainer import read_log
+for run, title in [("heldout", "12 dev-train scenes, validated on dev-val 256 px crops"),
+                   ("all16", "all 16 local CAVE scenes (shipped weights)")]:
+    save_learning_curves(f"benchmarks/mossfuse_cpu/learning_curves_{run}.png",
+                         read_log(f"runs/{run}/train_log.jsonl"),
+                         title=f"MossFuse CPU recipe: {title}")
+    shutil.copy(f"runs/{run}/train_log.jsonl", f"benchmarks/mossfuse_cpu/train_log_{run}.jsonl")
+PY
+# 2. ship the all-16 weights (final step, not a validation-selected checkpoint)
+cp runs/all16/model.safetensors src/mossfuse/weights/mossfuse_x32_cave16.safetensors
+cp runs/all16/model.json src/mossfuse/weights/mossfuse_x32_cave16.json
+# 3. held-out table: the final held-out weights (never selected on dev-val) next to the
+#    classical methods, blind, both profiles; and the classical methods with the known degradation
+mossfuse benchmark --root "$ROOT" --protocol mossfuse-x32 --split dev-val \
+  --methods bicubic,gsa,cnmf,hysure,mossfuse --weights mossfuse=runs/heldout/model \
+  --blind --profile mossfuse-paper,standard --out $HERE/dev_val_blind
+mossfuse benchmark --root "$ROOT" --protocol mossfuse-x32 --split dev-val \
+  --methods gsa,cnmf,hysure --known-degradation --profile mossfuse-paper,standard \
+  --no-figures --out $HERE/dev_val_known
+# 4. single-scene mode on the same 4 scenes, the ablation, inference speed (shipped weights)
+python $HERE/single_scene.py --root "$ROOT" --steps 150
+python $HERE/ablation.py --root "$ROOT" --steps 300 --jobs 2
+python $HERE/inference.py --root "$ROOT" --threads 2 --repeats 3
