@@ -113,7 +113,9 @@ def fuse(
     out: Annotated[Path, typer.Option(help="Output file; format from its extension")],
     method: Annotated[str, typer.Option(help="Method name (see `mossfuse methods`)")] = "bicubic",
     ratio: Annotated[int | None, typer.Option(help="Ratio r (default: from the sizes)")] = None,
-    srf: Annotated[str | None, typer.Option(help="Known SRF: file or name")] = None,
+    srf: Annotated[str | None, typer.Option(
+        help="Known SRF: file or name (default: blind, estimated and saved beside the output)"
+    )] = None,
     protocol: Annotated[
         str | None, typer.Option(help="Take the known PSF, SRF and phase from this protocol")
     ] = None,
@@ -177,11 +179,20 @@ def fuse(
     """Fuse an LR-HSI and an HR-MSI with a registered method.
 
     The HR-MSI must be exactly r times the LR-HSI on both axes (no padding or cropping is done);
-    georeferenced inputs must share CRS, extent and an integer pixel-size ratio. --report fuses
-    blind (SRF/PSF estimated and saved beside the output), masks no-data (NaN, a file's no-data
-    value, --hsi-nodata/--msi-nodata) and writes an HTML quality report.
+    georeferenced inputs must share CRS, extent and an integer pixel-size ratio.
+
+    Blind by default: without --srf/--protocol a method that uses the degradation (gsa, cnmf,
+    hysure, scalmu) estimates the SRF/PSF with the classical estimator (once per scene when
+    tiled), mossfuse uses the ones it learned. What was estimated is saved beside the output as
+    OUT-stem.srf.csv/.srf.png and OUT-stem.psf.csv/.psf.png (nothing for bicubic, nor for a
+    given SRF/PSF), and an implausible estimate is a warning on stderr (SRF mass outside a
+    band's nominal range, PSF sigma above r, fit residual above 0.15).
+
+    --report also masks no-data (NaN, a file's no-data value, --hsi-nodata/--msi-nodata),
+    checks the co-registration and writes an HTML quality report.
     Tiling (--tile-size, --overlap, --workers, --scheduler, --resume) fuses tile by tile.
-    The output is written to a temporary file and renamed once complete.
+    The output (and the SRF/PSF files) are written to temporary files and renamed once
+    complete.
     """
     from mossfuse.data.io import parse_wavelengths, read_cube, write_cube
     from mossfuse.data.scene import FusionInputs
@@ -262,17 +273,20 @@ def fuse(
         from mossfuse.engine.files import fuse_files
 
         source = dataclasses.replace(source, srf=srf_matrix, psf=kernel, phase=phase,
-                                     psf_centre=centre)
+                                     psf_centre=centre, msi_band_names=msi_names)
         report = fuse_files(
             source, out, load_method(method, cfg, weights), tile=tile_size, overlap=overlap,
             workers=workers, scheduler=scheduler, retries=retries, resume=resume,
-            progress=sys.stderr.isatty(),
+            progress=sys.stderr.isatty(), save_degradation=True,
         )
+        for w in report.degradation.get("warnings", ()):
+            typer.echo(f"warning: {w}", err=True)
         b, h, w = source.out_shape
         plan = report.plan
         typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands) in {report.seconds:.2f} s "
                    f"({report.megapixels_per_s:.2f} MP/s), {len(plan)} tiles of {plan.tile} px "
                    f"overlap {plan.overlap} px ({report.tiles_resumed} resumed) -> {out}")
+        _echo_degradation_files(report.degradation.get("files", {}))
         return
     inputs = FusionInputs(
         lr_hsi=_checked(lr, lr_hsi, "LR-HSI"), hr_msi=_checked(hr, hr_msi, "HR-MSI"), ratio=r,
@@ -281,12 +295,32 @@ def fuse(
     )
     result = load_method(method, cfg, weights).fuse(inputs)
     from mossfuse.realscene.checks import output_meta
+    from mossfuse.realscene.degradation_files import (
+        DegradationEstimate,
+        staged_degradation_files,
+    )
 
-    write_cube(result.hr_hsi, out, wavelengths=lr.wavelengths_nm,
-               meta=output_meta(lr.meta, hr.meta, r, result.hr_hsi.shape[0]))
+    # blind: what the method estimated (classical estimator) or learned (mossfuse) goes beside
+    # the output, renamed together with it
+    estimate = DegradationEstimate.from_result(
+        result, ratio=r, srf_given=srf_matrix is not None, psf_given=kernel is not None,
+        wavelengths_nm=lr.wavelengths_nm, band_names=msi_names, method=method)
+    with staged_degradation_files(out, estimate) as deg_files:
+        write_cube(result.hr_hsi, out, wavelengths=lr.wavelengths_nm,
+                   meta=output_meta(lr.meta, hr.meta, r, result.hr_hsi.shape[0]))
+    for w in (estimate.warnings()[0] if deg_files else ()):
+        typer.echo(f"warning: {w}", err=True)
     b, h, w = result.hr_hsi.shape
     typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands) in "
                f"{result.info['fuse_seconds']:.2f} s -> {out}")
+    _echo_degradation_files(deg_files)
+
+
+def _echo_degradation_files(files) -> None:
+    if files:
+        from mossfuse.realscene.degradation_files import describe
+
+        typer.echo(f"estimated degradation -> {describe(files)}")
 
 
 def _checked(scene, path, name):

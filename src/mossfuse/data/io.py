@@ -20,6 +20,10 @@ Convention:
     pixels whose bands all equal ``read_cube(nodata=V)`` (``--hsi-nodata``/``--msi-nodata``,
     e.g. the black no-data patch of an 8-bit orthophoto).
 
+    Georeferencing (``meta["crs"]``, ``meta["transform"]``, an ``affine.Affine`` of the pixel
+    corners): GeoTIFF tags, and an ENVI header's ``map info`` (with its ``coordinate system
+    string`` when present) as GDAL's ENVI driver reads it. ENVI outputs are written without it.
+
     Command-line wavelength specs (``--hsi-wavelengths``) are parsed by
     :func:`parse_wavelengths`.
 
@@ -575,7 +579,34 @@ def _read_envi(path: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any
     if "data ignore value" in md:
         with contextlib.suppress(ValueError, TypeError):
             extra["nodata"] = float(md["data ignore value"])
+    if "map info" in md:
+        extra.update(_envi_georeferencing(Path(img.filename), (img.nrows, img.ncols)))
     return np.moveaxis(data, -1, 0), wl, extra
+
+
+def _envi_georeferencing(img_path: Path, shape: tuple[int, int]) -> dict[str, Any]:
+    """``crs`` and ``transform`` of an ENVI image whose header has ``map info`` (and maybe
+    ``coordinate system string``), read by GDAL's ENVI driver through rasterio (the one
+    interpretation of ENVI's map projections; its reference pixel is 1-based, ``1, 1`` being
+    the upper-left corner of the first pixel). Nothing when GDAL cannot read it."""
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(img_path) as ds:
+                if tuple(ds.shape) != tuple(shape):
+                    return {}
+                crs, transform = ds.crs, ds.transform
+    except Exception:  # GDAL raises many types; the cube itself was read by spectral
+        return {}
+    out: dict[str, Any] = {}
+    if not transform.is_identity:
+        out["transform"] = transform
+    if crs is not None:
+        out["crs"] = crs
+    return out
 
 
 def _read_geotiff(path: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,9 @@ from mossfuse.engine.streaming import StreamedInputs, hr_output_meta, open_write
 from mossfuse.engine.tiling import DegradationMode, TiledFusion, TiledReport
 from mossfuse.errors import MossfuseError, MossfuseInputError
 from mossfuse.methods.base import FusionMethod
+from mossfuse.realscene.degradation_files import DegradationEstimate, staged_degradation_files
 
-__all__ = ["fuse_files", "work_folder"]
+__all__ = ["fuse_files", "settle_degradation", "work_folder"]
 
 
 def work_folder(out: str | Path) -> Path:
@@ -68,6 +70,7 @@ def fuse_files(
     resume: bool = False,
     degradation: DegradationMode | Any = "auto",
     progress: bool = False,
+    save_degradation: bool = False,
 ) -> TiledReport:
     """Fuse ``source`` tile by tile into the file ``out`` (streamed when ``.npy``/GeoTIFF).
 
@@ -85,10 +88,16 @@ def fuse_files(
             there; the folder is removed after success.
         degradation: :func:`~mossfuse.engine.tiling.resolve_tile_degradation`.
         progress: tqdm bar on stderr.
+        save_degradation: write what a blind run estimated beside ``out``
+            (:mod:`mossfuse.realscene.degradation_files`: ``<stem>.srf.csv/.png``,
+            ``<stem>.psf.csv/.png``; see :func:`settle_degradation`) and put the plausibility
+            warnings in ``report.degradation["warnings"]``, the files in ``["files"]``. They
+            take their names together with ``out``.
 
     Returns:
         :class:`~mossfuse.engine.tiling.TiledReport`; ``out`` is complete (or, on error, Ctrl-C
-        or SIGTERM, absent: a previous file of that name is left untouched).
+        or SIGTERM, absent: a previous file of that name is left untouched, and so are the
+        SRF/PSF files).
     """
     out = Path(out)
     for reader in (source.lr, source.hr):
@@ -109,11 +118,16 @@ def fuse_files(
             executor = stack.enter_context(
                 dask_executor(workers, scheduler, retries=retries)
             )
-        runner = TiledFusion(method, tile=tile, overlap=overlap, margin=margin,
-                             executor=executor, degradation=degradation, progress=progress)
         try:
-            return runner.run(source, writer, checkpoint=work_folder(out) if resume else None,
-                              resume=resume)
+            settled, estimate, info = degradation, None, None
+            if save_degradation:
+                settled, estimate, info = settle_degradation(
+                    method, source, degradation, tile=tile, overlap=overlap, margin=margin)
+            files = stack.enter_context(staged_degradation_files(out, estimate))
+            runner = TiledFusion(method, tile=tile, overlap=overlap, margin=margin,
+                                 executor=executor, degradation=settled, progress=progress)
+            report = runner.run(source, writer, checkpoint=work_folder(out) if resume else None,
+                                resume=resume)
         except MossfuseError:
             raise
         except Exception as exc:
@@ -122,6 +136,77 @@ def fuse_files(
             raise MossfuseInputError(
                 f"cannot read a window (corrupt or truncated file?): {type(exc).__name__}: "
                 f"{exc}", _failing_input(source, exc)) from exc
+        if info is not None:
+            report.degradation = dict(info)
+        if estimate is not None and not estimate.empty:
+            report.degradation["files"] = dict(files)
+            report.degradation["warnings"] = estimate.warnings()[0]
+    return report
+
+
+def settle_degradation(
+    method: FusionMethod,
+    source: StreamedInputs,
+    degradation: DegradationMode | Any = "auto",
+    *,
+    tile: int | None = None,
+    overlap: int | None = None,
+    margin: int | None = None,
+    crop_lr: int = 64,
+) -> tuple[Any, DegradationEstimate | None, dict[str, Any] | None]:
+    """The degradation of a tiled run, settled before it starts, and what was estimated.
+
+    - Known SRF and PSF, ``degradation="none"`` or a given degradation object: nothing is
+      estimated (``(degradation, None, None)``).
+    - A method that uses the degradation (or ``degradation="estimate"``): the classical
+      estimator (:func:`~mossfuse.methods.estimation.resolve_degradation`) on the central
+      ``crop_lr`` LR samples, as :func:`~mossfuse.engine.tiling.resolve_tile_degradation`
+      does; every tile then receives it.
+    - A method that does not (MossFuse learns its own PSF/SRF, bicubic has none): the method
+      is run once on the first tile and its ``estimated_srf``/``estimated_psf`` are taken
+      (none for bicubic); the tiles still run blind, as without tiling.
+
+    Returns:
+        ``(degradation for TiledFusion, estimate or None, report info or None)``.
+    """
+    from mossfuse.engine.tiling import method_uses_degradation, plan_tiles
+
+    known = source.srf is not None and source.psf is not None
+    if not isinstance(degradation, str) or degradation == "none" or known:
+        return degradation, None, None
+    names = tuple(source.msi_band_names)
+    if degradation == "auto" and not method_uses_degradation(method):
+        first = plan_tiles(source.hr_shape, source.ratio, tile, overlap, margin=margin)[0]
+        result = method.fuse(source.window(first.lr_rows, first.lr_cols))
+        est = DegradationEstimate.from_result(
+            result, ratio=source.ratio, srf_given=source.srf is not None,
+            psf_given=source.psf is not None, wavelengths_nm=source.hsi_wavelengths_nm,
+            band_names=names, method=method.name)
+        return degradation, est, None
+    from mossfuse.methods.estimation import resolve_degradation
+
+    kwargs = dict(getattr(method.config, "estimation", None) or {})
+    (_, h, w) = source.lr.shape
+    rows, cols = _central_window(h, crop_lr), _central_window(w, crop_lr)
+    t0 = time.perf_counter()
+    deg = resolve_degradation(source.window(rows, cols), **kwargs)
+    flags = dict(deg.info.get("estimated", {}))
+    info = {
+        "source": "estimated", "crop_lr": [list(rows), list(cols)], "sigma": float(deg.sigma),
+        "phase": int(deg.phase), "centre": int(deg.centre),
+        "seconds": time.perf_counter() - t0, "estimated": flags,
+    }
+    est = DegradationEstimate(
+        deg.srf if flags.get("srf") else None, deg.psf if flags.get("psf") else None,
+        source.ratio, source.hsi_wavelengths_nm, names,
+        info={k: deg.info[k] for k in ("residual", "offset") if k in deg.info})
+    return deg, est, info
+
+
+def _central_window(n: int, size: int) -> tuple[int, int]:
+    size = min(n, size)
+    a0 = (n - size) // 2
+    return a0, a0 + size
 
 
 def _output_meta(source: StreamedInputs) -> dict[str, Any]:

@@ -34,7 +34,9 @@ Convention
   residual measured by phase correlation plus the PSF's centre of mass off its centre tap
   (divided by r); ``register=True`` moves the LR-HSI by that total and estimates the PSF
   again, centred (``max_offset=0``).
-- Every file is written through :func:`mossfuse._atomic.atomic_path`.
+- Every file is written through :func:`mossfuse._atomic.atomic_path`; the output and the
+  SRF/PSF files beside it take their names together
+  (:func:`~mossfuse.realscene.degradation_files.staged_degradation_files`).
 - SRF plausibility (when the HSI wavelengths and the MSI band names are known): the share of
   a band's SRF mass inside the band's nominal range (:data:`BAND_RANGES_NM`) must be at least
   ``0.5``. PSF plausibility: the equivalent Gaussian sigma must not exceed the ratio.
@@ -63,19 +65,16 @@ from mossfuse.realscene.checks import (
     output_meta,
 )
 from mossfuse.realscene.coregistration import ShiftEstimate, estimate_shift, register_pair
+from mossfuse.realscene.degradation_files import (
+    BAND_RANGES_NM,
+    DegradationEstimate,
+    staged_degradation_files,
+)
+from mossfuse.realscene.degradation_files import degradation_warnings as _degradation_warnings
+from mossfuse.realscene.degradation_files import srf_warnings as _srf_warnings
 
 __all__ = ["BAND_RANGES_NM", "fuse_with_report", "largest_valid_rectangle", "qnr_block_geometry"]
 
-#: Nominal ranges (nm) of common MSI band names, for the SRF plausibility check.
-BAND_RANGES_NM: dict[str, tuple[float, float]] = {
-    "B": (400.0, 540.0), "BLUE": (400.0, 540.0),
-    "G": (470.0, 620.0), "GREEN": (470.0, 620.0),
-    "R": (560.0, 720.0), "RED": (560.0, 720.0),
-    "NIR": (720.0, 1000.0),
-    "COASTAL": (400.0, 460.0), "YELLOW": (570.0, 650.0), "REDEDGE": (680.0, 760.0),
-    "RED EDGE": (680.0, 760.0), "NIR1": (750.0, 900.0), "NIR2": (840.0, 1050.0),
-}
-_SRF_MASS_MIN = 0.5
 _SHIFT_WARN_LR = 0.2
 
 
@@ -186,60 +185,6 @@ def _lr_invalid(lr_bad: np.ndarray, hr_bad: np.ndarray, r: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Plausibility
 # --------------------------------------------------------------------------------------------
-def _srf_warnings(srf: np.ndarray, wavelengths: np.ndarray | None,
-                  band_names: Sequence[str], notes: list[str]) -> list[str]:
-    warns: list[str] = []
-    srf = np.asarray(srf, dtype=np.float64)
-    for j, row in enumerate(srf):
-        if row.sum() <= 1e-8:
-            warns.append(f"estimated SRF row {j} is zero: MSI band {j} is not explained by the "
-                         "HSI bands (wrong pair, wrong band order or a saturated band?)")
-    if wavelengths is None:
-        notes.append("SRF plausibility by wavelength skipped: the HSI wavelengths are unknown")
-        return warns
-    names = [str(n).strip().upper() for n in band_names]
-    if not names and srf.shape[0] == 3:
-        names = ["R", "G", "B"]
-        notes.append("MSI band names unknown: a 3-band MSI is assumed to be R, G, B")
-    if len(names) != srf.shape[0]:
-        notes.append("SRF plausibility by wavelength skipped: MSI band names unknown")
-        return warns
-    wl = np.asarray(wavelengths, dtype=np.float64)
-    for j, name in enumerate(names):
-        rng = BAND_RANGES_NM.get(name)
-        if rng is None or srf[j].sum() <= 1e-8:
-            continue
-        inside = (wl >= rng[0]) & (wl <= rng[1])
-        share = float(srf[j][inside].sum() / srf[j].sum())
-        if share < _SRF_MASS_MIN:
-            centroid = float((srf[j] * wl).sum() / srf[j].sum())
-            warns.append(
-                f"estimated SRF of MSI band '{band_names[j] if band_names else name}' has only "
-                f"{share:.0%} of its mass in {rng[0]:.0f}-{rng[1]:.0f} nm (centroid "
-                f"{centroid:.0f} nm): wrong band order, wrong wavelengths, a misregistered "
-                "pair, or an MSI that is not linear in the HSI (a gamma-encoded, display-ready "
-                "RGB; haze in the HSI)?"
-            )
-    return warns
-
-
-def _degradation_warnings(deg: Any, r: int) -> list[str]:
-    warns = []
-    if deg.sigma > r:
-        warns.append(f"estimated PSF sigma {deg.sigma:.2f} px exceeds the ratio {r}: the pair "
-                     "may be misregistered or the ratio wrong")
-    resid = deg.info.get("residual")
-    if resid is not None and resid > 0.15:
-        warns.append(f"relative residual of the degradation fit is {resid:.2f} (> 0.15): the "
-                     "two images do not relate by one SRF and PSF (registration, illumination "
-                     "or acquisition time differ?)")
-    off = deg.info.get("offset")
-    if off is not None and max(abs(int(o)) for o in off) >= 2:
-        warns.append(f"the PSF peak moved by {tuple(off)} HR px (the limit of the search): an "
-                     "integer misregistration of the pair")
-    return warns
-
-
 # --------------------------------------------------------------------------------------------
 # Writing helpers
 # --------------------------------------------------------------------------------------------
@@ -247,23 +192,6 @@ def _write_text(path: Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
-
-
-def _write_srf_csv(path: Path, srf: np.ndarray, wavelengths: np.ndarray | None,
-                   band_names: Sequence[str]) -> Path:
-    names = list(band_names) or [f"band{j}" for j in range(srf.shape[0])]
-    head = ["wavelength_nm" if wavelengths is not None else "hsi_band", *names]
-    col = (np.asarray(wavelengths) if wavelengths is not None
-           else np.arange(srf.shape[1], dtype=np.float64))
-    lines = [",".join(head)]
-    for i in range(srf.shape[1]):
-        lines.append(",".join([f"{col[i]:.6g}", *(f"{srf[j, i]:.8g}" for j in range(len(names)))]))
-    return _write_text(path, "\n".join(lines) + "\n")
-
-
-def _write_psf_csv(path: Path, psf: np.ndarray) -> Path:
-    rows = [",".join(f"{v:.8g}" for v in row) for row in np.asarray(psf, dtype=np.float64)]
-    return _write_text(path, "\n".join(rows) + "\n")
 
 
 def _versions() -> dict[str, str]:
@@ -715,21 +643,11 @@ def fuse_with_report(
     with torch.no_grad():
         result = method_obj.fuse(inputs)
     fused = np.asarray(result.hr_hsi, dtype=np.float32)
-    write_cube(fused, out_path, wavelengths=wl,
-               meta=output_meta(lr_scene.meta, hr_scene.meta, r, fused.shape[0]))
-    stem = out_path.with_suffix("")
-    files = {
-        "output": str(out_path),
-        "srf_csv": str(_write_srf_csv(Path(f"{stem}.srf.csv"), deg.srf, wl, band_names)),
-        "psf_csv": str(_write_psf_csv(Path(f"{stem}.psf.csv"), deg.psf)),
-    }
-    from mossfuse.bench.figures import save_srf_psf_figure
-
-    files["srf_png"] = str(save_srf_psf_figure(Path(f"{stem}.srf.png"), None, deg.srf, None,
-                                               None, wl, band_names, title="estimated SRF",
-                                               dpi=dpi))
-    files["psf_png"] = str(save_srf_psf_figure(Path(f"{stem}.psf.png"), None, None, None,
-                                               deg.psf, None, title="PSF", dpi=dpi))
+    est = DegradationEstimate(deg.srf, deg.psf, r, wl, band_names)
+    with staged_degradation_files(out_path, est, dpi=dpi, psf_title="PSF") as deg_files:
+        write_cube(fused, out_path, wavelengths=wl,
+                   meta=output_meta(lr_scene.meta, hr_scene.meta, r, fused.shape[0]))
+    files = {"output": str(out_path), **deg_files}
     no_ref = _no_reference(fused, lr, hr, deg, r, hr_bad, lr_bad)
     if wald_check:
         with torch.no_grad():
