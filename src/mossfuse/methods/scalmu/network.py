@@ -1,0 +1,308 @@
+"""The SCALMU network: K unrolled layers of coupled-NMF multiplicative updates with learned,
+non-negative adaptive terms.
+
+SCALMU ("Synthetically-trained Coupling of Adaptive Learned Multiplicative Updates", see
+``shared/papers/scalmu_abstract.txt``) unrolls the multiplicative updates (MU) of CNMF (Yokoya,
+Yairi & Iwasaki, "Coupled nonnegative matrix factorization unmixing for hyperspectral and
+multispectral data fusion", IEEE TGRS 50(2), 2012) into a network and inserts learnable
+adaptive matrices in the updates, keeping every iterate non-negative. This module is our own
+implementation of that idea (design choices in ``docs/scalmu.md``).
+
+Model (matrices ``(bands, pixels)``)
+------------------------------------
+``Z = E A`` with endmembers ``E`` ``(B, p)`` and HR abundances ``A`` ``(p, H W)``, both >= 0.
+LR-HSI ``X ~= E S(A)`` (``S`` = PSF + decimation, :class:`~mossfuse.physics.spatial.
+SpatialDegradation`), HR-MSI ``Y ~= (R E) A`` (``R`` the ``(b, B)`` SRF). As in CNMF the MSI
+term is augmented with a row ``delta 1^T`` (soft sum-to-one of the abundances).
+
+Initialisation (no learned part, CNMF step 1): VCA endmembers of ``X`` and ``n_init`` Lee-Seung
+updates of the LR unmixing ``X ~= E A_lr`` (``E`` and ``A_lr`` alternately), then
+``A^(0) = G_0(A_lr)``.
+
+Adaptive matrix ``G_k`` (the learned part)
+----------------------------------------
+``G_k`` maps an LR map ``(c, h, w)`` to the HR grid ``(c, H, W)``: HR pixel ``q`` takes a convex
+combination of the 3 x 3 LR cells around its own, with weights
+``softmax_j(-|chroma(y_q) - chroma(y~_j)|^2 / tau_c^2 - (log I(y_q) - log I(y~_j))^2 / tau_i^2
+- |q - c_j|^2 / sigma^2)``, where ``y`` is the HR-MSI, ``y~ = R X`` the LR-HSI seen by the MSI
+sensor, ``chroma`` the band-normalised MSI vector and ``I`` its mean (scale-invariant features)
+and ``c_j`` the LR sample position (in LR pixels). It is a non-negative ``(H W) x (h w)`` matrix
+computed from the inputs, with 3 learned positive scalars per layer (``tau_c, tau_i, sigma``):
+an MSI-guided (joint-bilateral) upsampling. It replaces the adjoint ``S^T`` in the LR-HSI part
+of the abundance update (a learned, input-adaptive preconditioner; ``S^T`` itself only reaches
+the HR pixels under the 31 x 31 PSF footprint of each LR sample at x32).
+
+Layer ``k`` (``k = 1..K``), ``W_m = [R E; delta 1^T]``, ``Y_a = [Y; delta 1^T]``::
+
+    A <- A * ((W_m^T Y_a + l_k G_k(E^T X)) / (W_m^T W_m A + l_k G_k(E^T E S(A))))^eta_k
+    E <- E * ((X S(A)^T + m_k R^T Y A^T) / (E S(A) S(A)^T + m_k R^T R E A A^T))^xi_k
+
+with learned positive ``l_k`` (weight of the LR-HSI term, relative to ``(b + 1) / B``),
+``m_k`` (weight of the MSI term in the endmember update, relative to ``h w / (H W)``), step
+exponents ``eta_k, xi_k`` (1 = classical MU) and ``delta``'s multiplier. Every factor is a
+ratio of sums of non-negative terms raised to a positive power, so ``A, E >= 0`` by
+construction. Every learned quantity is a scalar: the weights do not depend on the band
+counts ``B``, ``b``, the endmember count ``p``, the ratio or the image size.
+
+Convention: torch float32, ``(bands, H, W)`` images; ``H = r h``, ``W = r w`` (LR cell ``i``
+covers HR rows ``[r i, r i + r)``; its sample sits at ``phase + r i``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from mossfuse.methods._linalg import vca
+
+_EPS = 1e-9
+FORMAT = "scalmu-v1"
+
+
+def _softplus_inv(y: float) -> float:
+    return math.log(math.expm1(y))
+
+
+class ScalmuNet(nn.Module):
+    """The learned parameters of SCALMU (all scalars, see module docstring).
+
+    Args:
+        n_layers: ``K``, unrolled layers.
+
+    Parameters (shapes): ``log_lam``, ``eta_raw``, ``log_mu``, ``xi_raw`` ``(K,)``;
+    ``log_tau_c``, ``log_tau_i``, ``log_sigma`` ``(K + 1,)`` (index 0: the initial upsampling
+    ``G_0``); ``log_delta`` ``()`` (multiplier of CNMF's ``delta``).
+    """
+
+    def __init__(self, n_layers: int = 8):
+        super().__init__()
+        k = int(n_layers)
+        self.n_layers = k
+        self.log_lam = nn.Parameter(torch.zeros(k))
+        self.eta_raw = nn.Parameter(torch.full((k,), _softplus_inv(1.0)))
+        self.log_mu = nn.Parameter(torch.zeros(k))
+        self.xi_raw = nn.Parameter(torch.full((k,), _softplus_inv(1.0)))
+        self.log_tau_c = nn.Parameter(torch.full((k + 1,), math.log(0.05)))
+        self.log_tau_i = nn.Parameter(torch.full((k + 1,), math.log(0.3)))
+        self.log_sigma = nn.Parameter(torch.full((k + 1,), math.log(1.0)))
+        self.log_delta = nn.Parameter(torch.zeros(()))
+
+    def layer_values(self) -> dict[str, list[float]]:
+        """The positive per-layer quantities actually used (for logs and figures)."""
+        with torch.no_grad():
+            return {
+                "lam": self.log_lam.exp().tolist(),
+                "eta": F.softplus(self.eta_raw).tolist(),
+                "mu": self.log_mu.exp().tolist(),
+                "xi": F.softplus(self.xi_raw).tolist(),
+                "tau_c": self.log_tau_c.exp().tolist(),
+                "tau_i": self.log_tau_i.exp().tolist(),
+                "sigma": self.log_sigma.exp().tolist(),
+                "delta_mult": [float(self.log_delta.exp())],
+            }
+
+
+@dataclass
+class Problem:
+    """One fusion problem, as torch tensors (built by :func:`make_problem`).
+
+    Attributes:
+        x: LR-HSI ``(B, h, w)``; y: HR-MSI ``(b, H, W)``; srf: ``(b, B)``;
+        spatial: the operator ``S`` (a :class:`~mossfuse.physics.spatial.SpatialDegradation`);
+        ratio, phase: geometry (``phase`` of the rows and columns).
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    srf: torch.Tensor
+    spatial: torch.nn.Module
+    ratio: int
+    phase: tuple[int, int]
+
+
+def make_problem(lr_hsi: np.ndarray, hr_msi: np.ndarray, srf: np.ndarray,
+                 spatial: torch.nn.Module) -> Problem:
+    """Wrap arrays ``(B, h, w)``, ``(b, H, W)``, ``(b, B)`` and an ``S`` operator."""
+    ph = spatial.phase
+    phase = (int(ph), int(ph)) if isinstance(ph, (int, np.integer)) else (int(ph[0]), int(ph[1]))
+    return Problem(
+        torch.from_numpy(np.clip(lr_hsi, 0, None).astype(np.float32)),
+        torch.from_numpy(np.clip(hr_msi, 0, None).astype(np.float32)),
+        torch.from_numpy(np.clip(srf, 0, None).astype(np.float32)),
+        spatial, int(spatial.ratio), phase,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# initialisation (CNMF step 1, no gradient)
+
+
+def lr_unmix(x: torch.Tensor, p: int, n_iter: int, seed: int = 0
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """VCA endmembers of the LR-HSI, then ``n_iter`` alternating Lee-Seung updates of
+    ``X ~= E A_lr`` (abundances first, as CNMF). ``x`` ``(B, n)``; returns ``E (B, p)``,
+    ``A_lr (p, n)``, both positive."""
+    _, idx = vca(x.double().numpy(), p, seed=seed)
+    e = x[:, torch.from_numpy(np.asarray(idx))].clamp_min(1e-4).clone()
+    a = torch.full((p, x.shape[1]), 1.0 / p)
+    for _ in range(n_iter):
+        a = a * (e.T @ x) / (e.T @ e @ a + _EPS)
+    for _ in range(n_iter):
+        a = a * (e.T @ x) / (e.T @ e @ a + _EPS)
+        e = e * (x @ a.T) / (e @ (a @ a.T) + _EPS)
+    return e, a.clamp_min(1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# the adaptive matrix G_k
+
+
+class GuidedUpsampler:
+    """Squared feature/space distances between every HR pixel and its 3 x 3 LR cells,
+    computed once per problem; :meth:`weights` turns them into the ``G_k`` of a layer.
+
+    Shapes: distances ``(9, h, r, w, r)`` (a view of ``(9, H, W)``).
+    """
+
+    OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+
+    def __init__(self, pb: Problem):
+        b, big_h, big_w = pb.y.shape
+        r = pb.ratio
+        h, w = big_h // r, big_w // r
+        self.shape = (h, r, w, r)
+        lr_msi = torch.einsum("jb,bhw->jhw", pb.srf, pb.x)  # R X, (b, h, w)
+        scale = pb.y.mean().clamp_min(1e-6)
+        feat_hr = self._features(pb.y / scale).reshape(b + 1, h, r, w, r)
+        feat_lr = self._features(lr_msi / scale)  # (b + 1, h, w)
+        pad = F.pad(feat_lr[None], (1, 1, 1, 1), mode="replicate")[0]
+        dc, di, ds = [], [], []
+        ty = (torch.arange(big_h, dtype=torch.float32) - pb.phase[0]) / r  # LR coordinates
+        tx = (torch.arange(big_w, dtype=torch.float32) - pb.phase[1]) / r
+        ty, tx = ty.reshape(h, r), tx.reshape(w, r)
+        iy, ix = torch.arange(h, dtype=torch.float32)[:, None], torch.arange(w)[:, None].float()
+        for dy, dx in self.OFFSETS:
+            nb = pad[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w][:, :, None, :, None]
+            diff = feat_hr - nb
+            dc.append((diff[:b] ** 2).sum(0))
+            di.append(diff[b] ** 2)
+            sy = (ty - (iy + dy)) ** 2  # (h, r)
+            sx = (tx - (ix + dx)) ** 2  # (w, r)
+            d = sy[:, :, None, None] + sx[None, None]
+            valid_y = ((iy + dy >= 0) & (iy + dy < h)).float()[:, :, None, None]
+            valid_x = ((ix + dx >= 0) & (ix + dx < w)).float()[None, None]
+            ds.append(d + 1e4 * (2.0 - valid_y - valid_x))  # outside cells: ~zero weight
+        self.dc, self.di, self.ds = torch.stack(dc), torch.stack(di), torch.stack(ds)
+
+    @staticmethod
+    def _features(img: torch.Tensor) -> torch.Tensor:
+        """``(b + 1, ...)``: chromaticity (bands / their mean) and log mean intensity."""
+        inten = img.mean(0, keepdim=True)
+        chroma = img / (inten + 1e-3) / img.shape[0]
+        return torch.cat([chroma, torch.log(inten + 1e-3)], 0)
+
+    def weights(self, tau_c: torch.Tensor, tau_i: torch.Tensor, sigma: torch.Tensor
+                ) -> torch.Tensor:
+        """``(9, h, r, w, r)`` non-negative weights summing to 1 over the 9 cells."""
+        logits = -(self.dc / tau_c**2 + self.di / tau_i**2 + self.ds / sigma**2)
+        return torch.softmax(logits, dim=0)
+
+    @staticmethod
+    def apply(z: torch.Tensor, wts: torch.Tensor) -> torch.Tensor:
+        """``G z``: LR maps ``(c, h, w)`` -> HR ``(c, H, W)``."""
+        c, h, w = z.shape
+        nb = F.unfold(z[:, None], 3, padding=1).reshape(c, 9, h, w)
+        out = torch.einsum("ckhw,khawb->chawb", nb, wts)
+        _, _, r, _, r2 = wts.shape
+        return out.reshape(c, h * r, w * r2)
+
+
+# ----------------------------------------------------------------------------------------------
+# the unrolled network
+
+
+@dataclass
+class ScalmuOutput:
+    """``z`` ``(B, H, W)``; ``endmembers`` ``(B, p)``; ``abundances`` ``(p, H, W)``;
+    ``init`` the HR cube of the initialisation (``E_0 G_0(A_lr)``), for diagnostics."""
+
+    z: torch.Tensor
+    endmembers: torch.Tensor
+    abundances: torch.Tensor
+    init: torch.Tensor | None = None
+
+
+def run_scalmu(net: ScalmuNet, pb: Problem, n_endmembers: int = 30, n_init: int = 100,
+               n_sub: int = 3, seed: int = 0, keep_init: bool = False) -> ScalmuOutput:
+    """Fuse one problem with the unrolled updates (differentiable in ``net``'s parameters).
+
+    Args:
+        net: learned parameters; pb: the problem (:func:`make_problem`).
+        n_endmembers: ``p`` (clamped to ``min(B, h w)``).
+        n_init: Lee-Seung iterations of the LR unmixing (initialisation, no gradient).
+        n_sub: abundance sub-steps per layer (they share the layer's LR-HSI term, computed
+            once per layer, and its exponent ``eta_k``).
+        seed: VCA seed.
+        keep_init: also return the initial HR cube.
+    """
+    n_b, h, w = pb.x.shape
+    n_m, big_h, big_w = pb.y.shape
+    if big_h != pb.ratio * h or big_w != pb.ratio * w:
+        raise ValueError(f"HR size {(big_h, big_w)} must be ratio {pb.ratio} x LR {(h, w)}")
+    p = int(min(n_endmembers, n_b, h * w))
+    xm = pb.x.reshape(n_b, -1)
+    ym = pb.y.reshape(n_m, -1)
+    with torch.no_grad():
+        e0, a_lr = lr_unmix(xm, p, n_init, seed)
+        gu = GuidedUpsampler(pb)
+        xt = xm.T.contiguous()
+    delta0 = 2.0 * math.sqrt(float(ym.mean()) / 0.7455) / n_m**3  # CNMF's choice
+    delta = delta0 * net.log_delta.exp()
+    ones = torch.ones(1, ym.shape[1])
+    y_aug = torch.cat([ym, delta * ones], 0)
+    lam_scale = (n_m + 1) / n_b
+    mu_scale = (h * w) / (big_h * big_w)
+    vals_c, vals_i, vals_s = net.log_tau_c.exp(), net.log_tau_i.exp(), net.log_sigma.exp()
+
+    e = e0
+    a = gu.apply(a_lr.reshape(p, h, w), gu.weights(vals_c[0], vals_i[0], vals_s[0]))
+    a = a.reshape(p, -1)
+    init = (e0 @ a).reshape(n_b, big_h, big_w).detach() if keep_init else None
+    grad = torch.is_grad_enabled()
+    for k in range(net.n_layers):
+        lam = net.log_lam[k].exp() * lam_scale
+        eta = F.softplus(net.eta_raw[k])
+        mu = net.log_mu[k].exp() * mu_scale
+        xi = F.softplus(net.xi_raw[k])
+        # abundance update (HR-MSI term + LR-HSI term through G_k)
+        wm = torch.cat([pb.srf @ e, delta * torch.ones(1, p)], 0)  # (b + 1, p)
+        num = wm.T @ y_aug
+        a_s = pb.spatial(a.reshape(p, big_h, big_w)).reshape(p, -1)  # S(A), (p, h w)
+        gtg = e.T @ e
+        lr_num = (e.T @ xm).reshape(p, h, w)
+        lr_den = (gtg @ a_s).reshape(p, h, w)
+        wts = gu.weights(vals_c[k + 1], vals_i[k + 1], vals_s[k + 1])
+        up = gu.apply(torch.cat([lr_num, lr_den], 0), wts).reshape(2 * p, -1)
+        gram = wm.T @ wm
+        num_tot = num + lam * up[:p]  # > 0 everywhere (the delta row)
+        den_lr = lam * up[p:] + _EPS
+        for _ in range(n_sub):
+            if grad:
+                a = a * (num_tot / torch.addmm(den_lr, gram, a)).pow(eta)
+            else:  # same arithmetic, in place (inference)
+                r = torch.addmm(den_lr, gram, a)
+                a.mul_(torch.div(num_tot, r, out=r).pow_(eta))
+        # endmember update (LR-HSI term + HR-MSI term through R^T)
+        a_s = pb.spatial(a.reshape(p, big_h, big_w)).reshape(p, -1)
+        yat = ym @ a.T  # (b, p)
+        aat = a @ a.T
+        num_e = (a_s @ xt).T + mu * (pb.srf.T @ yat)
+        den_e = e @ (a_s @ a_s.T) + mu * (pb.srf.T @ (pb.srf @ e @ aat))
+        e = e * (num_e / (den_e + _EPS)).clamp_min(_EPS) ** xi
+    z = (e @ a).reshape(n_b, big_h, big_w)
+    return ScalmuOutput(z, e, a.reshape(p, big_h, big_w), init)
