@@ -23,7 +23,13 @@ for run, title in [("heldout", "12 dev-train scenes, validated on dev-val 256 px
 PY
 # 2. ship the all-16 weights (final step, not a validation-selected checkpoint)
 cp runs/all16/model.safetensors src/mossfuse/weights/mossfuse_x32_cave16.safetensors
-cp runs/all16/model.json src/mossfuse/weights/mossfuse_x32_cave16.json
+python - <<'PY'
+import json  # the shipped checkpoint runs its fused path in bfloat16 (same PSNR, see inference/)
+src, dst = "runs/all16/model.json", "src/mossfuse/weights/mossfuse_x32_cave16.json"
+doc = json.load(open(src))
+doc["config"]["inference_dtype"] = "bfloat16"
+open(dst, "w").write(json.dumps(doc, indent=2))
+PY
 # 3. held-out table: the final held-out weights (never selected on dev-val) next to the
 #    classical methods, blind, both profiles; and the classical methods with the known degradation
 mossfuse benchmark --root "$ROOT" --protocol mossfuse-x32 --split dev-val \
@@ -33,6 +39,6 @@ mossfuse benchmark --root "$ROOT" --protocol mossfuse-x32 --split dev-val \
   --methods gsa,cnmf,hysure --known-degradation --profile mossfuse-paper,standard \
   --no-figures --out $HERE/dev_val_known
 # 4. single-scene mode on the same 4 scenes, the ablation, inference speed (shipped weights)
-python $HERE/single_scene.py --root "$ROOT" --steps 150
-python $HERE/ablation.py --root "$ROOT" --steps 300 --jobs 2
+python $HERE/single_scene.py --root "$ROOT" --steps 100
+python $HERE/ablation.py --root "$ROOT" --steps 150 --jobs 2
 python $HERE/inference.py --root "$ROOT" --threads 2 --repeats 3

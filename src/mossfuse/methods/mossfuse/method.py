@@ -58,6 +58,14 @@ def _available_memory_bytes() -> float:
         return float("inf")
 
 
+def _bf16_is_fast() -> bool:
+    """Whether this CPU has native bfloat16 support in oneDNN (AVX512-BF16 / AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def shipped_weights(hsi_bands: int, msi_bands: int, ratio: int) -> Path | None:
     """The shipped checkpoint (``.safetensors`` path) for this configuration, or None."""
     stem = SHIPPED_WEIGHTS.get((int(hsi_bands), int(msi_bands), int(ratio)))
@@ -120,9 +128,15 @@ class MossFuse(TrainableMethod):
         if not self.trained:
             shipped = shipped_weights(cfg.hsi_bands, cfg.msi_bands, inputs.ratio)
             if shipped is not None and cfg.ratio == inputs.ratio:
-                runtime = {"inference_dtype": cfg.inference_dtype,
-                           "num_threads": cfg.num_threads}
+                # what the caller set explicitly wins; otherwise the checkpoint's runtime
+                # settings (the shipped one asks for bfloat16, which CPUs without bf16 units
+                # run slower: there it falls back to float32)
+                runtime = {k: getattr(cfg, k) for k in ("inference_dtype", "num_threads",
+                                                        "memory_limit_gb")
+                           if k in cfg.model_fields_set}
                 self.load(shipped)
+                if "inference_dtype" not in runtime and not _bf16_is_fast():
+                    runtime["inference_dtype"] = "float32"
                 self.config = self.config.model_copy(update=runtime)
                 cfg = self.config
             else:
