@@ -80,6 +80,8 @@ def make_inputs(root: str | Path | None, scene: str = "face", size: int = 512,
 def parameter_counts(method: Any) -> dict[str, int]:
     """``{"inference": n, "total": n}`` learned parameters (0 for a method without a network)."""
     net = getattr(method, "net", None)
+    if not isinstance(net, torch.nn.Module):  # e.g. SCALMU keeps its (lazily loaded) net here
+        net = getattr(method, "_net", None)
     if not isinstance(net, torch.nn.Module):
         return {"inference": 0, "total": 0}
     from mossfuse.methods.mossfuse.network import MossFuseNet, count_parameters
@@ -154,7 +156,6 @@ def measure_method(name: str, inputs: FusionInputs, *, weights: str | None = Non
         weights = default_weights(name)
     method = load_method(name, None, weights)
     row: dict[str, Any] = {"method": name, "learned": learned, "weights": weights}
-    row.update({f"params_{k}": v for k, v in parameter_counts(method).items()})
 
     def call() -> None:
         with warnings.catch_warnings():
@@ -166,6 +167,8 @@ def measure_method(name: str, inputs: FusionInputs, *, weights: str | None = Non
         row["flops_scope"] = ("all torch ops of fuse (inference path)" if learned else
                               "torch ops only: lower bound (numpy/scipy parts not counted)")
     row.update(time_and_memory(call, repeats))
+    # after the calls: a method may load its network lazily on the first fuse
+    row.update({f"params_{k}": v for k, v in parameter_counts(method).items()})
     return row
 
 

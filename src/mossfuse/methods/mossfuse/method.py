@@ -127,7 +127,8 @@ class MossFuse(TrainableMethod):
             )
         if not self.trained:
             shipped = shipped_weights(cfg.hsi_bands, cfg.msi_bands, inputs.ratio)
-            if shipped is not None and cfg.ratio == inputs.ratio:
+            # only a model nobody loaded weights into takes the shipped ones
+            if shipped is not None and cfg.ratio == inputs.ratio and self.weights_path is None:
                 # what the caller set explicitly wins; otherwise the checkpoint's runtime
                 # settings (the shipped one asks for bfloat16, which CPUs without bf16 units
                 # run slower: there it falls back to float32)
@@ -140,10 +141,13 @@ class MossFuse(TrainableMethod):
                 self.config = self.config.model_copy(update=runtime)
                 cfg = self.config
             else:
+                why = (f"checkpoint {self.weights_path} is untrained" if self.weights_path
+                       else f"no shipped checkpoint for B={cfg.hsi_bands}, b={cfg.msi_bands}, "
+                            f"ratio {inputs.ratio}")
                 warnings.warn(
-                    "MossFuse is running with untrained (random) weights: no shipped checkpoint "
-                    f"for B={cfg.hsi_bands}, b={cfg.msi_bands}, ratio {inputs.ratio}; load one "
-                    "(--weights) or train first (mossfuse train)", RuntimeWarning, stacklevel=3,
+                    f"MossFuse is running with untrained (random) weights: {why}; load a "
+                    "trained one (--weights) or train first (mossfuse train)", RuntimeWarning,
+                    stacklevel=3,
                 )
         self._check_memory(*inputs.hr_msi.shape[-2:])
         fused = self.inference_path()
