@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from mossfuse.errors import MossfuseError, MossfuseInputError
+from mossfuse._cli_runner import run_app
+from mossfuse.errors import MossfuseInputError
 
 app = typer.Typer(
     name="mossfuse",
@@ -463,23 +464,7 @@ def protocols() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point with one-line errors for bad input (``argv`` defaults to ``sys.argv``)."""
-    try:
-        app(args=argv, prog_name="mossfuse", standalone_mode=False)
-    except MossfuseError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except (typer.Exit, SystemExit) as exc:  # normal exits, --help
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code or 0)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    run_app(app, argv, "mossfuse")
 
 
 if __name__ == "__main__":

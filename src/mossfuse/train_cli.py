@@ -21,7 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mossfuse.errors import MossfuseError, MossfuseInputError
+from mossfuse._cli_runner import run_app
+from mossfuse.errors import MossfuseInputError
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -297,21 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     for bad input, exit code 2."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(train_command)
-    try:
-        app(args=argv, prog_name="mossfuse-train", standalone_mode=False)
-    except MossfuseError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code or 0)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    run_app(app, argv, "mossfuse-train")
 
 
 if __name__ == "__main__":

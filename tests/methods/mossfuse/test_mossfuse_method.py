@@ -133,3 +133,23 @@ def test_memory_guard_refuses_an_image_too_large_for_the_limit():
     assert m.inference_bytes(512, 512) < 1.5 * 2**30 * TINY["channels"] / 48 + 2**26
     # the default limit (available memory) lets a small image through
     assert MossFuse(**TINY).inference_bytes(12, 8) < 2**20
+
+
+def test_bfloat16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    m = MossFuse(**TINY)
+    randomise_eval_state(m.net, seed=4)
+    m.trained = True
+    m.save(tmp_path / "f32")
+    m.save(tmp_path / "b16", storage_dtype=torch.bfloat16)
+    from safetensors.torch import load_file
+
+    stored = load_file(str(tmp_path / "b16.safetensors"))
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.bfloat16}
+    small = (tmp_path / "b16.safetensors").stat().st_size  # tiny model: header dominates
+    assert small < 0.7 * (tmp_path / "f32.safetensors").stat().st_size
+    back = MossFuse()
+    back.load(tmp_path / "b16")
+    for (k, a), b in zip(m.net.state_dict().items(), back.net.state_dict().values(), strict=True):
+        assert b.dtype == a.dtype, k
+        if a.is_floating_point():
+            torch.testing.assert_close(b, a.to(torch.bfloat16).float(), msg=k)

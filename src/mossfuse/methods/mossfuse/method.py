@@ -260,13 +260,21 @@ class MossFuse(TrainableMethod):
             p = p.with_name(p.name + ".safetensors")
         return p, p.with_suffix(".json")
 
-    def save(self, path: str | Path) -> None:
-        """Write ``<path>.safetensors`` and ``<path>.json`` (atomic writes)."""
+    def save(self, path: str | Path, storage_dtype: torch.dtype = torch.float32) -> None:
+        """Write ``<path>.safetensors`` and ``<path>.json`` (atomic writes).
+
+        ``storage_dtype=torch.bfloat16`` halves the file (the shipped checkpoint: 1.2 MB instead
+        of 2.4 MB; relative rounding <= 0.4 % per tensor); :meth:`load` casts back to float32.
+        """
         weights, meta = self._paths(path)
-        tensors = {f"net.{k}": v.detach().contiguous() for k, v in self.net.state_dict().items()}
+
+        def stored(v: torch.Tensor) -> torch.Tensor:
+            v = v.detach()
+            return (v.to(storage_dtype) if v.is_floating_point() else v).contiguous()
+
+        tensors = {f"net.{k}": stored(v) for k, v in self.net.state_dict().items()}
         tensors.update(
-            {f"degradation.{k}": v.detach().contiguous()
-             for k, v in self.degradation.state_dict().items()}
+            {f"degradation.{k}": stored(v) for k, v in self.degradation.state_dict().items()}
         )
         counts = count_parameters(self.net, self.degradation)
         doc = {
@@ -275,6 +283,7 @@ class MossFuse(TrainableMethod):
             "trained": self.trained,
             "config": self.config.model_dump(mode="json"),
             "parameters": {"total": counts.total, "inference": counts.inference},
+            "storage_dtype": str(storage_dtype).removeprefix("torch."),
         }
         with atomic_path(weights) as tmp:
             save_file(tensors, str(tmp), metadata={"method": self.name})
