@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SCALMU (shipped weights, trained on synthetic dead-leaves pairs only) side by side with CNMF
 # (default iterations, and with as many iterations as SCALMU has layers: n_inner=8, n_outer=1)
-# and HySure, known degradation, on the 16 local CAVE scenes (none of them was used to train
+# and HySure, and MossFuse (shipped weights; held-out weights on the 4 dev-val scenes from
+# benchmarks/mossfuse_cpu), known degradation, on the 16 local CAVE scenes (none of them was used to train
 # SCALMU), at mossfuse-x32 and wald-x8; then the ABU crop at x4 with the IKONOS SRF, the figure
 # of the learned terms, the learning curves, CPU timing, and results.md.
 #
@@ -24,8 +25,13 @@ for P in mossfuse-x32 wald-x8; do
     --method-config $OUT/cnmf_k.json --known-degradation --profile $PROFILE --threads 1 \
     --no-figures --out $OUT/cave_${P}_cnmf_k8
 done
+# MossFuse (its shipped weights; MossFuse uses no PSF/SRF at inference) on the same 16 scenes
+mossfuse benchmark --root "$ROOT" --protocol mossfuse-x32 --methods mossfuse \
+  --known-degradation --profile mossfuse-paper --threads 1 --no-figures \
+  --out $OUT/cave_mossfuse-x32_mossfuse
 python $OUT/abu_x4.py --out $OUT/abu_x4
 python $OUT/figure_learned.py --cave "$ROOT"
 python $OUT/plot_curves.py
 python $OUT/timing.py --scenes cd,flowers --repeats 1
+python $OUT/tried.py
 python $OUT/summarize.py

@@ -122,6 +122,11 @@ def train_command(
     ] = False,
     threads: Annotated[int | None, typer.Option(help="torch threads per process")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+    known_degradation: Annotated[bool, typer.Option(
+        "--known-degradation",
+        help="Dataset mode: train against the protocol's true PSF/SRF, held fixed (no L_DE "
+             "training, no warm-up): the 'degradation known' comparison run"
+    )] = False,
 ) -> None:
     """Train MossFuse on dataset pairs (--dataset) or fit it to one pair (--lr-hsi/--hr-msi).
 
@@ -159,6 +164,12 @@ def train_command(
     single = lr_hsi is not None or hr_msi is not None
     if single and dataset is not None:
         raise MossfuseInputError("give either --dataset or --lr-hsi/--hr-msi, not both")
+    if known_degradation:
+        if single:
+            raise MossfuseInputError("--known-degradation needs --dataset (the protocol's "
+                                     "PSF/SRF); single-scene mode estimates its own")
+        train_doc.update(known_degradation=True, degradation_warmup_steps=0,
+                         degradation_after_warmup="frozen")
     info = init_distributed()
     say = typer.echo if info.is_main else (lambda *a, **k: None)
     if single:
@@ -175,9 +186,22 @@ def train_command(
         model_cfg = adapt_model_config(MossFuseConfig(**model_doc), inputs[0])
     except ValueError as exc:
         raise MossfuseInputError(f"invalid training configuration: {exc}", config) from exc
+    known = None
+    if known_degradation:
+        from mossfuse.methods.mossfuse.degradation import DegradationModule
+        from mossfuse.physics import get_protocol
+
+        true = get_protocol(protocol or "mossfuse-x32").degradation(
+            inputs[0].hsi_wavelengths_nm)
+        known = DegradationModule.from_known(true.kernel, true.srf.matrix, true.ratio,
+                                             true.phase, true.centre)
+        model_cfg = model_cfg.model_copy(update={"degradation_model": "free",
+                                                 "psf_size": true.kernel.shape[0]})
     say(f"training MossFuse ({train_cfg.mode}) on {len(inputs)} pair(s) {names}; "
-        f"{info.world_size} process(es) -> {out}")
-    result = train(model_cfg, train_cfg, inputs, out, evaluator=evaluator, resume=resume)
+        f"{info.world_size} process(es) -> {out}"
+        + ("; degradation: the protocol's true PSF/SRF, fixed" if known is not None else ""))
+    result = train(model_cfg, train_cfg, inputs, out, evaluator=evaluator, resume=resume,
+                   degradation=known)
     summ = result.summary()
     last = {k: round(v, 5) for k, v in result.last.items()
             if k in ("ma", "sc", "sct", "de", "total", "val_psnr", "val_sam")}

@@ -266,3 +266,66 @@ def test_train_command_cave_keeps_references_out_of_training(tmp_path, monkeypat
     assert isinstance(x, FusionInputs) and x.srf is None and x.psf is None and x.phase == 15
     assert got["evaluator"].names == ["face"]
     assert "val_psnr" in read_log(tmp_path / "run" / "train_log.jsonl")[-1]
+
+
+# --- training against a known degradation ------------------------------------------------------
+def test_known_degradation_is_held_fixed_while_the_network_trains():
+    from mossfuse.methods.mossfuse.degradation import DegradationModule
+
+    case = _case(2)
+    deg = DegradationModule.from_known(case.kernel, case.srf, 4, 1, 1)
+    assert torch.allclose(deg.kernel(), torch.as_tensor(case.kernel, dtype=torch.float32))
+    assert torch.allclose(deg.srf(), torch.as_tensor(case.srf, dtype=torch.float32))
+    tc = TrainConfig(steps=3, lr=1e-3, known_degradation=True, degradation_after_warmup="frozen",
+                     **TINY_TRAIN)
+    cfg = tiny_config(degradation_model="free", psf_size=3, phase=1)
+    trainer = Trainer(cfg, tc, [case.inputs.blind()], degradation=deg)
+    net0 = {k: v.clone() for k, v in trainer.state.net.state_dict().items()}
+    deg0 = {k: v.clone() for k, v in deg.state_dict().items()}
+    trainer.run()
+    for k, v in trainer.state.degradation.state_dict().items():
+        assert torch.equal(v, deg0[k]), k
+    assert any(not torch.equal(v, net0[k]) for k, v in trainer.state.net.state_dict().items())
+
+
+def test_known_degradation_needs_a_frozen_module_and_no_warmup():
+    with pytest.raises(ValueError, match="known_degradation"):
+        TrainConfig(known_degradation=True)
+    with pytest.raises(ValueError, match="known_degradation"):
+        TrainConfig(known_degradation=True, degradation_after_warmup="frozen",
+                    degradation_warmup_steps=5)
+
+
+def test_train_command_known_degradation_refuses_single_scene(tmp_path, capsys):
+    from mossfuse.data.io import write_cube
+    from mossfuse.train_cli import main
+
+    case = _case(3)
+    write_cube(case.inputs.lr_hsi, tmp_path / "lr.npy")
+    write_cube(case.inputs.hr_msi, tmp_path / "hr.npy")
+    with pytest.raises(SystemExit) as exc:
+        main(["--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
+              "--known-degradation", "--out", str(tmp_path / "run")])
+    assert exc.value.code == 2
+    assert "--known-degradation needs --dataset" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not SHARED_CAVE.is_dir(), reason="needs ../shared/data/cave")
+def test_train_command_cave_known_degradation(tmp_path):
+    from mossfuse.physics import get_protocol
+    from mossfuse.train_cli import main
+
+    (tmp_path / "cfg.json").write_text(json.dumps({"model": {"channels": 8, "heads": 2}}))
+    main(["--dataset", "cave", "--root", str(SHARED_CAVE), "--scenes", "beads",
+          "--crop", "64", "--steps", "1", "--known-degradation",
+          "--config", str(tmp_path / "cfg.json"), "--out", str(tmp_path / "run")])
+    m = MossFuse()
+    m.load(tmp_path / "run" / "model.safetensors")
+    true = get_protocol("mossfuse-x32").degradation(np.arange(400, 701, 10.0))
+    est = m.degradation.export()
+    assert np.abs(est["kernel"] - true.kernel).max() < 1e-6
+    assert np.abs(est["srf"] - true.srf.matrix).max() < 1e-6
+    doc = json.loads((tmp_path / "run" / "train_config.json").read_text())
+    assert doc["train"]["known_degradation"] is True

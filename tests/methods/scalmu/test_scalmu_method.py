@@ -68,6 +68,29 @@ def test_guided_upsampler_is_a_convex_combination(case):
     torch.testing.assert_close(gu.apply(const, w), torch.full((2, 64, 64), 0.5))
 
 
+def test_inference_path_computes_what_the_training_path_does(case):
+    # the no-autograd layers (preallocated buffers, cell-major G_k) are an optimisation only
+    deg = resolve_degradation(case.inputs)
+    pb = make_problem(case.inputs.lr_hsi, case.inputs.hr_msi, deg.srf, deg.spatial())
+    gu = GuidedUpsampler(pb)
+    tau = (0.07, 0.4, 0.8)
+    w = gu.weights(*(torch.tensor(t) for t in tau))
+    wb = gu.weights_into(*tau, torch.empty(64, 9, 64))
+    torch.testing.assert_close(wb.view(8, 8, 9, 8, 8).permute(2, 0, 3, 1, 4), w)
+    z = torch.rand(3, 8, 8)
+    out = gu.apply_into(z, wb, torch.empty(3, 64 * 64), torch.empty(64, 3, 64))
+    torch.testing.assert_close(out.view(3, 64, 64), gu.apply(z, w))
+    net = ScalmuNet(3)
+    with torch.no_grad():
+        for prm in net.parameters():
+            prm.add_(0.3 * torch.randn_like(prm))
+        fast = run_scalmu(net, pb, n_endmembers=5, n_init=10, n_sub=2)
+    slow = run_scalmu(net, pb, n_endmembers=5, n_init=10, n_sub=2)
+    assert slow.z.requires_grad and not fast.z.requires_grad
+    torch.testing.assert_close(fast.z, slow.z.detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fast.abundances, slow.abundances.detach(), rtol=1e-4, atol=1e-5)
+
+
 def test_gradients_reach_every_parameter(case):
     deg = resolve_degradation(case.inputs)
     pb = make_problem(case.inputs.lr_hsi, case.inputs.hr_msi, deg.srf, deg.spatial())

@@ -105,6 +105,39 @@ class DegradationModule(nn.Module):
             self.psf_kernel = nn.Parameter(start.detach().clone())
             self.srf_param = nn.Parameter(torch.full((msi_bands, hsi_bands), 1.0 / hsi_bands))
 
+    @classmethod
+    def from_known(
+        cls, kernel: np.ndarray, srf: np.ndarray, ratio: int, phase: int, centre: int
+    ) -> DegradationModule:
+        """A module holding a known PSF ``(k, k)`` and SRF ``(b, B)`` exactly (``free`` model,
+        so any kernel shape is represented), for training against the true degradation; keep
+        it frozen (``TrainConfig(degradation_after_warmup="frozen")``).
+
+        >>> k = np.full((3, 3), 1 / 9, dtype="f4")
+        >>> deg = DegradationModule.from_known(k, np.full((1, 4), 0.25), 4, 1, 1)
+        >>> bool(torch.allclose(deg.kernel(), torch.as_tensor(k)))
+        True
+        """
+        kernel = np.asarray(kernel, dtype=np.float32)
+        srf = np.asarray(srf, dtype=np.float32)
+        if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1]:
+            raise MossfuseInputError(
+                f"known PSF must be a square (k, k) kernel; got {kernel.shape}"
+            )
+        if centre != default_centre(kernel.shape[0]):
+            raise MossfuseInputError(
+                f"known PSF of {kernel.shape[0]} taps has its centre at {centre}; the module "
+                f"expects {default_centre(kernel.shape[0])}"
+            )
+        if srf.ndim != 2:
+            raise MossfuseInputError(f"known SRF must be (msi bands, hsi bands); got {srf.shape}")
+        mod = cls(srf.shape[1], srf.shape[0], ratio, psf_size=kernel.shape[0], phase=phase,
+                  model="free")
+        with torch.no_grad():
+            mod.psf_kernel.copy_(torch.from_numpy(kernel))
+            mod.srf_param.copy_(torch.from_numpy(srf))
+        return mod
+
     # --- parameters -> physical quantities ------------------------------------------------
     def factor(self) -> torch.Tensor:
         """Lower-triangular ``M`` ``(2, 2)`` (x, y order); Gaussian mode only."""

@@ -113,6 +113,11 @@ class TrainConfig(BaseModel):
     degradation_warmup_steps       degradation-only steps first (0): ``L_DE`` needs no network
     lr_degradation_warmup          lr of those steps (None = lr_degradation)
     degradation_after_warmup       ``"joint"`` (keeps training, release) or ``"frozen"``
+                                   (held fixed after the warm-up, or from the start if there
+                                   is none)
+    known_degradation              the degradation module was set to the true PSF/SRF
+                                   (``mossfuse train --known-degradation``; a comparison run,
+                                   recorded): needs ``"frozen"`` and no warm-up
     optimizer, betas, eps          ``"adam"`` (0.9, 0.999), 1e-8; or ``"adamw"``
     weight_decay                   network only (0)
     grad_clip_norm                 clip the network's gradient norm (None)
@@ -150,6 +155,7 @@ class TrainConfig(BaseModel):
     degradation_warmup_steps: int = Field(0, ge=0)
     lr_degradation_warmup: float | None = Field(None, gt=0)
     degradation_after_warmup: Literal["joint", "frozen"] = "joint"
+    known_degradation: bool = False
 
     optimizer: Literal["adam", "adamw"] = "adam"
     betas: tuple[float, float] = (0.9, 0.999)
@@ -170,6 +176,10 @@ class TrainConfig(BaseModel):
     def _check(self) -> TrainConfig:
         if self.steps is not None and self.epochs is not None:
             raise ValueError("give steps or epochs, not both")
+        if self.known_degradation and (self.degradation_after_warmup != "frozen"
+                                       or self.degradation_warmup_steps):
+            raise ValueError("known_degradation needs degradation_after_warmup='frozen' and "
+                             "degradation_warmup_steps=0 (the true PSF/SRF is not trained)")
         return self
 
     #: Fields that may change when resuming (they do not change the trajectory, except that a
@@ -982,8 +992,7 @@ class Trainer:
                 else:
                     values = train_step(
                         st, batch, grad_clip_norm=tc.grad_clip_norm,
-                        update_degradation=(tc.degradation_after_warmup == "joint"
-                                            or tc.degradation_warmup_steps == 0),
+                        update_degradation=tc.degradation_after_warmup == "joint",
                     )
                 check_finite(values, step)
                 record: dict[str, Any] = {
