@@ -7,12 +7,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from mossfuse_testing import randomise_eval_state, single_threaded_torch  # noqa: F401
+from mossfuse_testing import (  # noqa: F401
+    randomise_eval_state,
+    single_threaded_torch,
+    tiny_config,
+)
 
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods import available_methods, get_method
 from mossfuse.methods.mossfuse import MossFuse
+from mossfuse.methods.mossfuse.method import _bf16_is_fast
 
 TINY = dict(hsi_bands=8, msi_bands=3, ratio=4, channels=8, heads=2)
 
@@ -153,3 +158,18 @@ def test_bfloat16_storage_halves_the_file_and_loads_as_float32(tmp_path):
         assert b.dtype == a.dtype, k
         if a.is_floating_point():
             torch.testing.assert_close(b, a.to(torch.bfloat16).float(), msg=k)
+
+
+def test_explicit_runtime_settings_survive_loading_a_checkpoint(tmp_path):
+    # a checkpoint's config replaces the method's, except how to run that the caller chose
+    m = MossFuse(tiny_config(inference_dtype="bfloat16", num_threads=3))
+    m.save(tmp_path / "ck")
+    loaded = MossFuse({"inference_dtype": "float32"})
+    loaded.load(tmp_path / "ck")
+    assert loaded.config.inference_dtype == "float32"
+    assert loaded.config.num_threads == 3 and loaded.config.channels == 8
+    plain = MossFuse(num_threads=1)  # sets only the thread count
+    plain.load(tmp_path / "ck")
+    assert plain.config.num_threads == 1
+    expected = "bfloat16" if _bf16_is_fast() else "float32"
+    assert plain.config.inference_dtype == expected

@@ -93,8 +93,19 @@ class MossFuse(TrainableMethod):
     Config = MossFuseConfig
     uses_degradation = False  # the network learns its own PSF/SRF
 
+    #: settings of how to run, not of what was trained: what the caller sets explicitly
+    #: survives :meth:`load` (a checkpoint's config replaces everything else)
+    RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb")
+
     def __init__(self, config: MossFuseConfig | dict | None = None, **overrides: Any):
+        explicit = set(overrides)
+        if isinstance(config, dict):
+            explicit |= set(config)
+        elif config is not None:
+            explicit |= set(config.model_fields_set)
         super().__init__(config, **overrides)
+        self._runtime = {k: getattr(self.config, k) for k in self.RUNTIME_FIELDS
+                         if k in explicit}
         self._build()
 
     def _build(self) -> None:
@@ -129,16 +140,7 @@ class MossFuse(TrainableMethod):
             shipped = shipped_weights(cfg.hsi_bands, cfg.msi_bands, inputs.ratio)
             # only a model nobody loaded weights into takes the shipped ones
             if shipped is not None and cfg.ratio == inputs.ratio and self.weights_path is None:
-                # what the caller set explicitly wins; otherwise the checkpoint's runtime
-                # settings (the shipped one asks for bfloat16, which CPUs without bf16 units
-                # run slower: there it falls back to float32)
-                runtime = {k: getattr(cfg, k) for k in ("inference_dtype", "num_threads",
-                                                        "memory_limit_gb")
-                           if k in cfg.model_fields_set}
-                self.load(shipped)
-                if "inference_dtype" not in runtime and not _bf16_is_fast():
-                    runtime["inference_dtype"] = "float32"
-                self.config = self.config.model_copy(update=runtime)
+                self.load(shipped)  # keeps what the caller set explicitly (see load)
                 cfg = self.config
             else:
                 why = (f"checkpoint {self.weights_path} is untrained" if self.weights_path
@@ -291,7 +293,8 @@ class MossFuse(TrainableMethod):
             tmp.write_text(json.dumps(doc, indent=2))
 
     def load(self, path: str | Path) -> None:
-        """Read a checkpoint written by :meth:`save`; the saved config replaces this one."""
+        """Read a checkpoint written by :meth:`save`; the saved config replaces this one,
+        except the :attr:`RUNTIME_FIELDS` the caller set explicitly when creating the method."""
         weights, meta = self._paths(path)
         for p in (weights, meta):
             if not p.exists():
@@ -302,7 +305,12 @@ class MossFuse(TrainableMethod):
                 f"not a MossFuse checkpoint of format {CHECKPOINT_FORMAT}: method "
                 f"{doc.get('method')!r}, format {doc.get('format_version')!r}", meta,
             )
-        self.config = self.Config(**doc["config"])
+        # the checkpoint's config, except the runtime settings the caller set explicitly; a
+        # checkpoint asking for bfloat16 runs float32 on CPUs without bf16 units (faster there)
+        runtime = dict(self._runtime)
+        if "inference_dtype" not in runtime and not _bf16_is_fast():
+            runtime["inference_dtype"] = "float32"
+        self.config = self.Config(**{**doc["config"], **runtime})
         self._build()
         tensors = load_file(str(weights))
         net_sd = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
