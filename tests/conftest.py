@@ -40,3 +40,16 @@ def cave_root(shared_data: Path) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread (tiny tensors; on the shared 2-core machine OpenMP's
+    barriers made multi-threaded runs of these tests several times slower under load). Use it
+    module-wide with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -22,13 +22,7 @@ from mossfuse.methods.mossfuse.losses import subspace_clustering_loss
 from mossfuse.methods.mossfuse.trainer import TrainConfig, adapt_model_config, train
 from mossfuse.physics import get_protocol
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _clustered(shared_apart: float, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -16,13 +16,7 @@ from mossfuse.analyses.efficiency import (
 )
 from mossfuse.errors import MossfuseInputError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_count_flops_of_a_matmul():

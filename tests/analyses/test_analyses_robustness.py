@@ -14,7 +14,6 @@ import json
 import numpy as np
 import pytest
 import scipy.signal
-import torch
 from analyses_testing import read_cave_png, write_small_cave
 
 from mossfuse.analyses.robustness import (
@@ -29,13 +28,7 @@ from mossfuse.errors import MossfuseInputError
 from mossfuse.physics.daem import daem_protocol
 from mossfuse.physics.srf_library import CAVE_WAVELENGTHS_NM
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("k", [0, 3, 5])

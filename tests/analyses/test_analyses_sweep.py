@@ -5,20 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from analyses_testing import write_small_cave
 
 import mossfuse.analyses.sweep as sweep_mod
 from mossfuse.analyses.sweep import SweepConfig, final_losses, point_configs, run_sweep
 from mossfuse.errors import MossfuseInputError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_point_configs_vary_one_weight_and_switch_sct_on_for_alpha2():

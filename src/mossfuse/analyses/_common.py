@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mossfuse._atomic import atomic_path
+from mossfuse._atomic import atomic_path, write_csv, write_text  # noqa: F401 (re-exported)
 from mossfuse.errors import MossfuseInputError
 
 #: Where the shipped MossFuse weights live (``mossfuse_x32.safetensors`` + ``.json``).
@@ -58,25 +56,6 @@ def write_json(path: Path, obj: Any) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=json_default))
     return path
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` (atomically)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return path
-
-
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Rows (dicts) as CSV; the columns are the union of the keys in first-seen order."""
-    fields: list[str] = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_text(path, buf.getvalue())
 
 
 def machine_line() -> str:

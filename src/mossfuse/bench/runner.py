@@ -17,9 +17,7 @@ Output folder layout::
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import platform
@@ -31,7 +29,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from mossfuse._atomic import atomic_path
+from mossfuse._atomic import atomic_path, write_csv
 from mossfuse.bench.memory import PeakMemory
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
@@ -303,15 +301,7 @@ def _write_tables(out: Path, records, summary, cfg: BenchmarkConfig, header) -> 
             rows.append({"scene": r["scene"], "method": r["method"], "profile": p,
                          "degradation": r["degradation"], **vals, "seconds": r["seconds"],
                          "peak_memory_mb": r["peak_memory_mb"], **r["estimation"]})
-    fields: list[str] = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(out / "per_scene.csv") as tmp:
-        tmp.write_text(buf.getvalue())
+    write_csv(out / "per_scene.csv", rows)
     _write_json(out / "summary.json", summary)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(markdown_report(records, summary, cfg, header))

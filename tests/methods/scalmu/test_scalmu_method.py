@@ -19,13 +19,7 @@ from mossfuse.methods.scalmu.network import GuidedUpsampler
 from mossfuse.methods.scalmu.trainer import ScalmuTrainConfig, train_scalmu
 from mossfuse.physics import get_protocol
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
