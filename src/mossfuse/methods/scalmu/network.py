@@ -325,15 +325,24 @@ def run_scalmu(net: ScalmuNet, pb: Problem, n_endmembers: int = 30, n_init: int 
         den_lr = lam * up[p:] + _EPS
         for _ in range(n_sub):
             a = a * (num_tot / torch.addmm(den_lr, gram, a)).pow(eta)
-        # endmember update (LR-HSI term + HR-MSI term through R^T)
-        a_s = pb.spatial(a.reshape(p, big_h, big_w)).reshape(p, -1)
-        yat = ym @ a.T  # (b, p)
-        aat = a @ a.T
-        num_e = (a_s @ xt).T + mu * (pb.srf.T @ yat)
-        den_e = e @ (a_s @ a_s.T) + mu * (pb.srf.T @ (pb.srf @ e @ aat))
-        e = e * (num_e / (den_e + _EPS)).clamp_min(_EPS) ** xi
+        e = _endmember_update(pb, e, a, xt, ym, mu, xi)
     z = (e @ a).reshape(n_b, big_h, big_w)
     return ScalmuOutput(z, e, a.reshape(p, big_h, big_w), init)
+
+
+def _endmember_update(pb: Problem, e: torch.Tensor, a: torch.Tensor, xt: torch.Tensor,
+                      ym: torch.Tensor, mu: torch.Tensor | float, xi: torch.Tensor
+                      ) -> torch.Tensor:
+    """One endmember MU (LR-HSI term + HR-MSI term through ``R^T``), shared by both paths:
+    ``E (B, p)``, ``A (p, H W)``, ``xt = X^T (h w, B)``, ``ym (b, H W)`` -> new ``E``."""
+    p = a.shape[0]
+    big_h, big_w = pb.y.shape[1:]
+    a_s = pb.spatial(a.reshape(p, big_h, big_w)).reshape(p, -1)
+    yat = ym @ a.T  # (b, p)
+    aat = a @ a.T
+    num_e = (a_s @ xt).T + mu * (pb.srf.T @ yat)
+    den_e = e @ (a_s @ a_s.T) + mu * (pb.srf.T @ (pb.srf @ e @ aat))
+    return e * (num_e / (den_e + _EPS)).clamp_min(_EPS) ** xi
 
 
 def _layers_inference(net: ScalmuNet, pb: Problem, gu: GuidedUpsampler, e: torch.Tensor,
@@ -377,10 +386,5 @@ def _layers_inference(net: ScalmuNet, pb: Problem, gu: GuidedUpsampler, e: torch
             # ratio ** eta as exp(eta log ratio): ~30 % faster than pow_ with a float
             # exponent on this CPU (both vectorised transcendental passes)
             a.mul_(ratio.log_().mul_(eta).exp_())
-        a_s = pb.spatial(a.reshape(p, big_h, big_w)).reshape(p, -1)
-        yat = ym @ a.T
-        aat = a @ a.T
-        num_e = (a_s @ xt).T + mu * (pb.srf.T @ yat)
-        den_e = e @ (a_s @ a_s.T) + mu * (pb.srf.T @ (pb.srf @ e @ aat))
-        e = e * (num_e / (den_e + _EPS)).clamp_min(_EPS) ** xi
+        e = _endmember_update(pb, e, a, xt, ym, mu, xi)
     return e, a
