@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train SCALMU from scratch on synthetic dead-leaves pairs only (no real data is read), one run
 # per shipped configuration, then copy the final weights into the package.
-# Usage: bash benchmarks/scalmu/train.sh [RUNS_DIR]   (default runs/scalmu; ~15 + 15 min on one shared core)
+# Usage: bash benchmarks/scalmu/train.sh [RUNS_DIR]   (default runs/scalmu; ~10 + 4 min on one core)
 set -euo pipefail
 RUNS=${1:-runs/scalmu}
 export OMP_NUM_THREADS=1

@@ -3,7 +3,10 @@
 On synthetic dead-leaves validation pairs (the training script's validation seed; no CAVE
 scene), with the shipped x32 weights and no retraining, it scores:
 
-- ``shipped``: SCALMU as shipped;
+- ``shipped``: SCALMU as shipped (K layers, then the guided residual layer);
+- ``E A (no final layer)``: the product of the last layer's factors, without the guided
+  residual layer (what SCALMU returned before that layer existed, with these weights);
+- ``guided upsampling alone``: ``G(X)`` of the final layer's local linear guide, no NMF at all;
 - ``back-projection``: one final multiplicative correction of every band by the guided
   upsampling ``G`` of its LR-HSI residual ratio, ``Z <- Z * G(X / S(Z))``;
 - ``mass correction``: after the last layer, abundances rescaled towards a fresh LR unmixing of
@@ -27,7 +30,13 @@ from safetensors.torch import load_file
 from scipy.optimize import nnls
 
 from mossfuse.methods.scalmu.data import SyntheticPairs
-from mossfuse.methods.scalmu.network import GuidedUpsampler, ScalmuNet, make_problem, run_scalmu
+from mossfuse.methods.scalmu.network import (
+    GuidedUpsampler,
+    LocalLinearGuide,
+    ScalmuNet,
+    make_problem,
+    run_scalmu,
+)
 from mossfuse.physics import get_protocol
 
 HERE = Path(__file__).resolve().parent
@@ -61,11 +70,16 @@ def main() -> None:
         ref = pair.reference
         pb = make_problem(pair.inputs.lr_hsi, pair.inputs.hr_msi, pair.inputs.srf, deg.spatial())
         with torch.no_grad():
-            out = run_scalmu(net, pb, n_endmembers=int(meta.get("n_endmembers", 16)),
-                             n_sub=int(meta.get("n_sub", 3)), n_init=int(meta.get("n_init", 100)))
+            out = run_scalmu(net, pb, n_endmembers=int(meta.get("n_endmembers", 12)),
+                             n_sub=int(meta.get("n_sub", 5)), n_init=int(meta.get("n_init", 100)))
             z, e = out.z, out.endmembers
             p, (n_b, h, w), (big_h, big_w) = e.shape[1], pb.x.shape, pb.y.shape[1:]
             rows.setdefault("shipped", []).append(_psnr(z.numpy(), ref))
+            ea = (e @ out.abundances.reshape(e.shape[1], -1)).reshape(ref.shape)
+            rows.setdefault("E A (no final layer)", []).append(_psnr(ea.clamp(0, 1).numpy(), ref))
+            g_x = LocalLinearGuide(pb).apply(pb.x, math.exp(float(net.log_eps_g)))
+            rows.setdefault("guided upsampling alone", []).append(
+                _psnr(g_x.clamp(0, 1).numpy(), ref))
             gu = GuidedUpsampler(pb)
             # back-projection of the LR-HSI residual
             g = gu.weights(torch.tensor(0.1), torch.tensor(0.5), torch.tensor(0.7))

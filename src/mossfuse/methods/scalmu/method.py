@@ -88,8 +88,13 @@ class Scalmu(TrainableMethod):
         if not path.exists() or not js.exists():
             raise MossfuseInputError("SCALMU checkpoint needs both .safetensors and .json", path)
         meta = json.loads(js.read_text())
-        if meta.get("format") != FORMAT:
-            raise MossfuseInputError(f"not a SCALMU checkpoint (format {meta.get('format')!r}, "
+        fmt = meta.get("format")
+        if isinstance(fmt, str) and fmt.startswith("scalmu-") and fmt != FORMAT:
+            raise MossfuseInputError(f"SCALMU checkpoint of format {fmt!r}, this version reads "
+                                     f"{FORMAT!r} (retrain with `mossfuse train --method "
+                                     f"scalmu`)", js)
+        if fmt != FORMAT:
+            raise MossfuseInputError(f"not a SCALMU checkpoint (format {fmt!r}, "
                                      f"expected {FORMAT!r})", js)
         net = ScalmuNet(int(meta["n_layers"]))
         net.load_state_dict(load_file(str(path)))
@@ -108,7 +113,7 @@ class Scalmu(TrainableMethod):
         cfg: ScalmuConfig = self.config  # type: ignore[assignment]
         if cfg.weights == "none":
             if self._net is None:
-                self._net, self._meta = ScalmuNet(8).eval(), {"n_endmembers": 16, "n_sub": 3,
+                self._net, self._meta = ScalmuNet(8).eval(), {"n_endmembers": 12, "n_sub": 5,
                                                              "n_init": 100}
             return {"weights": "none (untrained)"}
         if cfg.weights != "auto":
@@ -146,8 +151,8 @@ class Scalmu(TrainableMethod):
                 f"at r = {inputs.ratio}")
         pb = make_problem(inputs.lr_hsi, inputs.hr_msi, deg.srf, deg.spatial())
         meta = self._meta
-        kw = {"n_endmembers": cfg.n_endmembers or int(meta.get("n_endmembers", 16)),
-              "n_sub": cfg.n_sub or int(meta.get("n_sub", 3)),
+        kw = {"n_endmembers": cfg.n_endmembers or int(meta.get("n_endmembers", 12)),
+              "n_sub": cfg.n_sub or int(meta.get("n_sub", 5)),
               "n_init": cfg.n_init or int(meta.get("n_init", 100)), "seed": cfg.seed}
         with torch.no_grad(), single_threaded(cfg.threads is not None, cfg.threads or 1):
             out = run_scalmu(self._net, pb, **kw)

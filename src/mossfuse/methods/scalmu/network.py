@@ -41,8 +41,18 @@ with learned positive ``l_k`` (weight of the LR-HSI term, relative to ``(b + 1) 
 ``m_k`` (weight of the MSI term in the endmember update, relative to ``h w / (H W)``), step
 exponents ``eta_k, xi_k`` (1 = classical MU) and ``delta``'s multiplier. Every factor is a
 ratio of sums of non-negative terms raised to a positive power, so ``A, E >= 0`` by
-construction. Every learned quantity is a scalar: the weights do not depend on the band
-counts ``B``, ``b``, the endmember count ``p``, the ratio or the image size.
+construction.
+
+Final layer (guided residual, :func:`_guided_residual`): what ``p`` endmembers cannot express
+but the LR-HSI still holds is brought back through the local linear structure of the MSI,
+``Z = [alpha E A + G(beta X - gamma E S(A))]_+``, where ``G`` (:class:`LocalLinearGuide`) is a
+second input-adaptive matrix: per LR cell, a ridge regression of its input on the MSI seen
+at LR (the guided filter of He et al., TPAMI 2013), applied to the HR-MSI. Learned: the ridge
+``eps`` and ``alpha, beta, gamma``. ``E`` and ``A`` stay the non-negative factors of the
+layers; ``Z`` is clipped at 0.
+
+Every learned quantity is a scalar: the weights do not depend on the band counts ``B``,
+``b``, the endmember count ``p``, the ratio or the image size.
 
 Convention: torch float32, ``(bands, H, W)`` images; ``H = r h``, ``W = r w`` (LR cell ``i``
 covers HR rows ``[r i, r i + r)``; its sample sits at ``phase + r i``).
@@ -61,7 +71,7 @@ from torch import nn
 from mossfuse.methods._linalg import vca
 
 _EPS = 1e-9
-FORMAT = "scalmu-v1"
+FORMAT = "scalmu-v2"
 
 
 def _softplus_inv(y: float) -> float:
@@ -76,7 +86,9 @@ class ScalmuNet(nn.Module):
 
     Parameters (shapes): ``log_lam``, ``eta_raw``, ``log_mu``, ``xi_raw`` ``(K,)``;
     ``log_tau_c``, ``log_tau_i``, ``log_sigma`` ``(K + 1,)`` (index 0: the initial upsampling
-    ``G_0``); ``log_delta`` ``()`` (multiplier of CNMF's ``delta``).
+    ``G_0``); ``log_delta`` ``()`` (multiplier of CNMF's ``delta``); ``log_eps_g``,
+    ``alpha_raw``, ``beta_raw``, ``gamma_raw`` ``()`` (the guided residual layer: ridge
+    ``eps``, weights ``alpha``, ``beta``, ``gamma``).
     """
 
     def __init__(self, n_layers: int = 8):
@@ -91,6 +103,12 @@ class ScalmuNet(nn.Module):
         self.log_tau_i = nn.Parameter(torch.full((k + 1,), math.log(0.3)))
         self.log_sigma = nn.Parameter(torch.full((k + 1,), math.log(1.0)))
         self.log_delta = nn.Parameter(torch.zeros(()))
+        # final guided residual layer (see run_scalmu): ridge of the local linear models and
+        # the weights of E A and of its LR prediction in the residual
+        self.log_eps_g = nn.Parameter(torch.tensor(math.log(1e-4)))
+        self.alpha_raw = nn.Parameter(torch.tensor(_softplus_inv(1.0)))
+        self.beta_raw = nn.Parameter(torch.tensor(_softplus_inv(1.0)))
+        self.gamma_raw = nn.Parameter(torch.tensor(_softplus_inv(1.0)))
 
     def layer_values(self) -> dict[str, list[float]]:
         """The positive per-layer quantities actually used (for logs and figures)."""
@@ -104,6 +122,10 @@ class ScalmuNet(nn.Module):
                 "tau_i": self.log_tau_i.exp().tolist(),
                 "sigma": self.log_sigma.exp().tolist(),
                 "delta_mult": [float(self.log_delta.exp())],
+                "eps_g": [float(self.log_eps_g.exp())],
+                "alpha": [float(F.softplus(self.alpha_raw))],
+                "beta": [float(F.softplus(self.beta_raw))],
+                "gamma": [float(F.softplus(self.gamma_raw))],
             }
 
 
@@ -250,6 +272,84 @@ class GuidedUpsampler:
         return out
 
 
+class LocalLinearGuide:
+    """The adaptive matrix of SCALMU's final layer: MSI-guided upsampling by local linear
+    models (the guided filter of He, Sun & Tang, "Guided image filtering", IEEE TPAMI 35(6),
+    2013, fitted across scales).
+
+    For an LR map ``u`` ``(c, h, w)``, every LR cell gets the ridge regression of ``u`` on the
+    MSI seen at LR, ``S(Y)`` ``(b, h, w)``, over a ``window x window`` block of cells:
+    ``u ~= M^T S(Y) + c0`` (``M`` ``(b, c)``, ridge ``eps * mean(S(Y))^2``). The models are
+    averaged over ``smooth x smooth`` cells, interpolated bilinearly between LR sample
+    positions and applied to the HR-MSI: ``G(u) = M^T Y + c0`` ``(c, H, W)``. ``G`` is linear in
+    ``u`` and depends on the inputs through ``Y``; if ``u = M^T S(Y) + c0`` with constant
+    ``M, c0`` (an image locally linear in the MSI) then ``G(u) = M^T Y + c0`` exactly up to the
+    ridge: ``G`` inverts ``S`` on such images, which is what the LR residual needs.
+
+    Args:
+        pb: the problem (its ``y``, ``spatial``, ``ratio``, ``phase``).
+        window, smooth: odd block sides in LR cells.
+    """
+
+    def __init__(self, pb: Problem, window: int = 5, smooth: int = 3):
+        if window % 2 == 0 or smooth % 2 == 0:
+            raise ValueError(f"window ({window}) and smooth ({smooth}) must be odd")
+        self.window, self.smooth = int(window), int(smooth)
+        self.y = pb.y
+        b, big_h, big_w = pb.y.shape
+        r = pb.ratio
+        with torch.no_grad():
+            self.ys = pb.spatial(pb.y)  # S(Y), (b, h, w)
+        self.my = self._box(self.ys, self.window)  # (b, h, w)
+        cyy = self._box(self.ys[:, None] * self.ys[None], self.window) \
+            - self.my[:, None] * self.my[None]
+        self.cyy = cyy.permute(2, 3, 0, 1).contiguous()  # (h, w, b, b)
+        self.ridge_scale = (self.my.mean(0) ** 2).clamp_min(1e-8)[..., None, None]
+        h, w = self.ys.shape[1:]
+        self.rows = self._interp(big_h, h, r, pb.phase[0])
+        self.cols = self._interp(big_w, w, r, pb.phase[1])
+
+    @staticmethod
+    def _box(t: torch.Tensor, k: int) -> torch.Tensor:
+        """Mean over ``k x k`` LR cells (replicated borders) of ``(..., h, w)``."""
+        shape = t.shape
+        t2 = F.pad(t.reshape(-1, 1, *shape[-2:]), (k // 2,) * 4, mode="replicate")
+        return F.avg_pool2d(t2, k, stride=1).reshape(shape)
+
+    @staticmethod
+    def _interp(n_hr: int, n_lr: int, r: int, phase: int) -> torch.Tensor:
+        """``(n_hr, n_lr)`` linear interpolation between LR samples (sample ``i`` at HR
+        coordinate ``phase + r i``; constant beyond the outer ones)."""
+        t = ((torch.arange(n_hr, dtype=torch.float32) - phase) / r).clamp(0, n_lr - 1)
+        i0 = t.floor().long().clamp(max=max(n_lr - 2, 0))
+        f = t - i0
+        mat = torch.zeros(n_hr, n_lr)
+        mat[torch.arange(n_hr), i0] = 1 - f
+        mat[torch.arange(n_hr), (i0 + 1).clamp(max=n_lr - 1)] += f
+        return mat
+
+    def _upsample(self, m: torch.Tensor) -> torch.Tensor:
+        """``(c, h, w)`` -> ``(c, H, W)`` bilinearly, as two small matrix products (faster on
+        the CPU than gathers over the HR grid)."""
+        return self.rows @ m @ self.cols.T
+
+    def apply(self, u: torch.Tensor, eps: torch.Tensor | float) -> torch.Tensor:
+        """``G(u)``: LR maps ``(c, h, w)`` -> HR ``(c, H, W)`` (may be negative)."""
+        k = self.window
+        mu = self._box(u, k)
+        cyu = self._box(self.ys[:, None] * u[None], k) - self.my[:, None] * mu[None]
+        b = self.ys.shape[0]
+        lhs = self.cyy + eps * self.ridge_scale * torch.eye(b)
+        m = torch.linalg.solve(lhs, cyu.permute(2, 3, 0, 1))  # (h, w, b, c)
+        m = m.permute(2, 3, 0, 1)  # (b, c, h, w)
+        c0 = mu - (m * self.my[:, None]).sum(0)
+        m, c0 = self._box(m, self.smooth), self._box(c0, self.smooth)
+        out = self._upsample(c0)
+        for j in range(b):
+            out = torch.addcmul(out, self._upsample(m[j]), self.y[j])
+        return out
+
+
 # ----------------------------------------------------------------------------------------------
 # the unrolled network
 
@@ -265,8 +365,9 @@ class ScalmuOutput:
     init: torch.Tensor | None = None
 
 
-def run_scalmu(net: ScalmuNet, pb: Problem, n_endmembers: int = 30, n_init: int = 100,
-               n_sub: int = 3, seed: int = 0, keep_init: bool = False) -> ScalmuOutput:
+def run_scalmu(net: ScalmuNet, pb: Problem, n_endmembers: int = 12, n_init: int = 100,
+               n_sub: int = 5, seed: int = 0, keep_init: bool = False,
+               guide_window: int = 5, guide_smooth: int = 3) -> ScalmuOutput:
     """Fuse one problem with the unrolled updates (differentiable in ``net``'s parameters).
 
     Args:
@@ -277,6 +378,8 @@ def run_scalmu(net: ScalmuNet, pb: Problem, n_endmembers: int = 30, n_init: int 
             once per layer, and its exponent ``eta_k``).
         seed: VCA seed.
         keep_init: also return the initial HR cube.
+        guide_window, guide_smooth: block sides (LR cells) of the final layer's
+            :class:`LocalLinearGuide`.
     """
     n_b, h, w = pb.x.shape
     n_m, big_h, big_w = pb.y.shape
@@ -304,7 +407,7 @@ def run_scalmu(net: ScalmuNet, pb: Problem, n_endmembers: int = 30, n_init: int 
     if not torch.is_grad_enabled():
         e, a = _layers_inference(net, pb, gu, e, a, xm, ym, y_aug, delta, lam_scale, mu_scale,
                                  n_sub)
-        z = (e @ a).reshape(n_b, big_h, big_w)
+        z = _guided_residual(net, pb, e, a, guide_window, guide_smooth)
         return ScalmuOutput(z, e, a.reshape(p, big_h, big_w), init)
     for k in range(net.n_layers):
         lam = net.log_lam[k].exp() * lam_scale
@@ -326,8 +429,27 @@ def run_scalmu(net: ScalmuNet, pb: Problem, n_endmembers: int = 30, n_init: int 
         for _ in range(n_sub):
             a = a * (num_tot / torch.addmm(den_lr, gram, a)).pow(eta)
         e = _endmember_update(pb, e, a, xt, ym, mu, xi)
-    z = (e @ a).reshape(n_b, big_h, big_w)
+    z = _guided_residual(net, pb, e, a, guide_window, guide_smooth)
     return ScalmuOutput(z, e, a.reshape(p, big_h, big_w), init)
+
+
+def _guided_residual(net: ScalmuNet, pb: Problem, e: torch.Tensor, a: torch.Tensor,
+                     window: int = 5, smooth: int = 3) -> torch.Tensor:
+    """SCALMU's final layer: ``Z = [alpha E A + G(beta X - gamma E S(A))]_+`` with the local
+    linear guide ``G`` (:class:`LocalLinearGuide`, learned ridge ``eps``) and learned
+    ``alpha, beta, gamma`` (all 1: back-project the LR residual of ``E A``; ``gamma = 0``:
+    blend ``E A`` with the guided upsampling of the LR-HSI). What the
+    ``p`` endmembers cannot express and the LR-HSI still holds comes back through the MSI's
+    local linear structure. ``(B, H, W)``, >= 0."""
+    p = a.shape[0]
+    n_b, h, w = pb.x.shape
+    big_h, big_w = pb.y.shape[1:]
+    guide = LocalLinearGuide(pb, window, smooth)
+    a_s = pb.spatial(a.reshape(p, big_h, big_w)).reshape(p, -1)
+    res = F.softplus(net.beta_raw) * pb.x - F.softplus(net.gamma_raw) * (e @ a_s).reshape(
+        n_b, h, w)
+    z = F.softplus(net.alpha_raw) * (e @ a).reshape(n_b, big_h, big_w)
+    return (z + guide.apply(res, net.log_eps_g.exp())).clamp_min(0)
 
 
 def _endmember_update(pb: Problem, e: torch.Tensor, a: torch.Tensor, xt: torch.Tensor,

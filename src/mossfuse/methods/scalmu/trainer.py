@@ -53,8 +53,8 @@ class ScalmuTrainConfig(BaseModel):
     size: int = Field(256, ge=8)
     lr: float = Field(0.02, gt=0)
     n_layers: int = Field(8, ge=1)
-    n_endmembers: int = Field(16, ge=1)
-    n_sub: int = Field(3, ge=1)
+    n_endmembers: int = Field(12, ge=1)
+    n_sub: int = Field(5, ge=1)
     n_init: int = Field(100, ge=1)
     seed: int = 0
     n_val: int = Field(6, ge=0)
