@@ -31,6 +31,7 @@ from scipy.optimize import nnls
 
 from mossfuse.methods.scalmu.data import SyntheticPairs
 from mossfuse.methods.scalmu.network import (
+    DEFAULT_SHAPE,
     GuidedUpsampler,
     LocalLinearGuide,
     ScalmuNet,
@@ -70,8 +71,8 @@ def main() -> None:
         ref = pair.reference
         pb = make_problem(pair.inputs.lr_hsi, pair.inputs.hr_msi, pair.inputs.srf, deg.spatial())
         with torch.no_grad():
-            out = run_scalmu(net, pb, n_endmembers=int(meta.get("n_endmembers", 12)),
-                             n_sub=int(meta.get("n_sub", 5)), n_init=int(meta.get("n_init", 100)))
+            out = run_scalmu(net, pb, **{key: int(meta.get(key, default))
+                                         for key, default in DEFAULT_SHAPE.items()})
             z, e = out.z, out.endmembers
             p, (n_b, h, w), (big_h, big_w) = e.shape[1], pb.x.shape, pb.y.shape[1:]
             rows.setdefault("shipped", []).append(_psnr(z.numpy(), ref))

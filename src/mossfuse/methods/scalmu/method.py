@@ -27,7 +27,13 @@ from mossfuse.errors import MossfuseInputError
 from mossfuse.methods._linalg import single_threaded
 from mossfuse.methods.base import FusionResult, MethodConfig, TrainableMethod, register_method
 from mossfuse.methods.estimation import resolve_degradation
-from mossfuse.methods.scalmu.network import FORMAT, ScalmuNet, make_problem, run_scalmu
+from mossfuse.methods.scalmu.network import (
+    DEFAULT_SHAPE,
+    FORMAT,
+    ScalmuNet,
+    make_problem,
+    run_scalmu,
+)
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 
@@ -113,8 +119,7 @@ class Scalmu(TrainableMethod):
         cfg: ScalmuConfig = self.config  # type: ignore[assignment]
         if cfg.weights == "none":
             if self._net is None:
-                self._net, self._meta = ScalmuNet(8).eval(), {"n_endmembers": 12, "n_sub": 5,
-                                                             "n_init": 100}
+                self._net, self._meta = ScalmuNet(8).eval(), dict(DEFAULT_SHAPE)
             return {"weights": "none (untrained)"}
         if cfg.weights != "auto":
             if self._loaded != Path(cfg.weights):
@@ -151,9 +156,9 @@ class Scalmu(TrainableMethod):
                 f"at r = {inputs.ratio}")
         pb = make_problem(inputs.lr_hsi, inputs.hr_msi, deg.srf, deg.spatial())
         meta = self._meta
-        kw = {"n_endmembers": cfg.n_endmembers or int(meta.get("n_endmembers", 12)),
-              "n_sub": cfg.n_sub or int(meta.get("n_sub", 5)),
-              "n_init": cfg.n_init or int(meta.get("n_init", 100)), "seed": cfg.seed}
+        kw: dict[str, Any] = {key: getattr(cfg, key) or int(meta.get(key, default))
+                              for key, default in DEFAULT_SHAPE.items()}
+        kw["seed"] = cfg.seed
         with torch.no_grad(), single_threaded(cfg.threads is not None, cfg.threads or 1):
             out = run_scalmu(self._net, pb, **kw)
         est = deg.info["estimated"]

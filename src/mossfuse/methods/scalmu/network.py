@@ -72,6 +72,9 @@ from mossfuse.methods._linalg import vca
 
 _EPS = 1e-9
 FORMAT = "scalmu-v2"
+# network shape used when neither the caller nor a checkpoint says otherwise (one place for
+# run_scalmu, the training config and the method)
+DEFAULT_SHAPE = {"n_endmembers": 12, "n_sub": 5, "n_init": 100}
 
 
 def _softplus_inv(y: float) -> float:
@@ -330,7 +333,8 @@ class LocalLinearGuide:
 
     def _upsample(self, m: torch.Tensor) -> torch.Tensor:
         """``(c, h, w)`` -> ``(c, H, W)`` bilinearly, as two small matrix products (faster on
-        the CPU than gathers over the HR grid)."""
+        the CPU than gathers over the HR grid, e.g. the ``grid_sample`` of
+        :func:`~mossfuse.methods._linalg.upsample_cube`, which uses the same sample convention)."""
         return self.rows @ m @ self.cols.T
 
     def apply(self, u: torch.Tensor, eps: torch.Tensor | float) -> torch.Tensor:
@@ -365,8 +369,9 @@ class ScalmuOutput:
     init: torch.Tensor | None = None
 
 
-def run_scalmu(net: ScalmuNet, pb: Problem, n_endmembers: int = 12, n_init: int = 100,
-               n_sub: int = 5, seed: int = 0, keep_init: bool = False,
+def run_scalmu(net: ScalmuNet, pb: Problem, n_endmembers: int = DEFAULT_SHAPE["n_endmembers"],
+               n_init: int = DEFAULT_SHAPE["n_init"], n_sub: int = DEFAULT_SHAPE["n_sub"],
+               seed: int = 0, keep_init: bool = False,
                guide_window: int = 5, guide_smooth: int = 3) -> ScalmuOutput:
     """Fuse one problem with the unrolled updates (differentiable in ``net``'s parameters).
 

@@ -27,7 +27,13 @@ from safetensors.torch import save_file
 from mossfuse._atomic import atomic_path
 from mossfuse.data.spectral_library import SpectralLibrary
 from mossfuse.methods.scalmu.data import SyntheticPairs
-from mossfuse.methods.scalmu.network import FORMAT, ScalmuNet, make_problem, run_scalmu
+from mossfuse.methods.scalmu.network import (
+    DEFAULT_SHAPE,
+    FORMAT,
+    ScalmuNet,
+    make_problem,
+    run_scalmu,
+)
 from mossfuse.physics.protocols import Degradation
 
 
@@ -53,9 +59,9 @@ class ScalmuTrainConfig(BaseModel):
     size: int = Field(256, ge=8)
     lr: float = Field(0.02, gt=0)
     n_layers: int = Field(8, ge=1)
-    n_endmembers: int = Field(12, ge=1)
-    n_sub: int = Field(5, ge=1)
-    n_init: int = Field(100, ge=1)
+    n_endmembers: int = Field(DEFAULT_SHAPE["n_endmembers"], ge=1)
+    n_sub: int = Field(DEFAULT_SHAPE["n_sub"], ge=1)
+    n_init: int = Field(DEFAULT_SHAPE["n_init"], ge=1)
     seed: int = 0
     n_val: int = Field(6, ge=0)
     validate_every: int = Field(100, ge=1)
