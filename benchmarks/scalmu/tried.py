@@ -3,7 +3,9 @@
 On synthetic dead-leaves validation pairs (the training script's validation seed; no CAVE
 scene), with the shipped x32 weights and no retraining, it scores:
 
-- ``shipped``: SCALMU as shipped (K layers, then the guided residual layer);
+- ``shipped``: SCALMU as shipped (K layers, then the guided residual layer and the
+  MSI-consistency step);
+- ``no MSI-consistency step``: the same with the step's gain ``kappa`` set to 0;
 - ``E A (no final layer)``: the product of the last layer's factors, without the guided
   residual layer (what SCALMU returned before that layer existed, with these weights);
 - ``guided upsampling alone``: ``G(X)`` of the final layer's local linear guide, no NMF at all;
@@ -20,6 +22,7 @@ Usage: python benchmarks/scalmu/tried.py [--pairs 8] [--out benchmarks/scalmu/tr
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 from pathlib import Path
@@ -60,6 +63,9 @@ def main() -> None:
     net = ScalmuNet(int(meta["n_layers"]))
     net.load_state_dict(load_file(str(WEIGHTS.with_suffix(".safetensors"))))
     vals = net.layer_values()
+    net_no_msi = copy.deepcopy(net)
+    with torch.no_grad():
+        net_no_msi.kappa_raw.fill_(-40.0)  # softplus -> kappa ~ 0
     proto = get_protocol("mossfuse-x32")
     wl = np.arange(400, 701, 10.0)
     deg = proto.degradation(wl)
@@ -74,8 +80,11 @@ def main() -> None:
             out = run_scalmu(net, pb, **{key: int(meta.get(key, default))
                                          for key, default in DEFAULT_SHAPE.items()})
             z, e = out.z, out.endmembers
+            shape = {key: int(meta.get(key, default)) for key, default in DEFAULT_SHAPE.items()}
             p, (n_b, h, w), (big_h, big_w) = e.shape[1], pb.x.shape, pb.y.shape[1:]
             rows.setdefault("shipped", []).append(_psnr(z.numpy(), ref))
+            z0 = run_scalmu(net_no_msi, pb, **shape).z
+            rows.setdefault("no MSI-consistency step", []).append(_psnr(z0.numpy(), ref))
             ea = (e @ out.abundances.reshape(e.shape[1], -1)).reshape(ref.shape)
             rows.setdefault("E A (no final layer)", []).append(_psnr(ea.clamp(0, 1).numpy(), ref))
             g_x = LocalLinearGuide(pb).apply(pb.x, math.exp(float(net.log_eps_g)))

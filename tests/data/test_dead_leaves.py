@@ -83,9 +83,24 @@ def test_different_seed_gives_different_scene(library):
     assert np.abs(a.cube - b.cube).mean() > 0.01
 
 
+def _distinct_spectra(cube: np.ndarray) -> int:
+    return len(np.unique(cube.reshape(cube.shape[0], -1).T.round(6), axis=0))
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_palette_limits_the_scene_to_its_materials(library, k):
+    cfg = DeadLeavesConfig(size=(64, 64), seed=5, brightness=(1.0, 1.0), n_materials=k)
+    scene = generate_dead_leaves(cfg, library)
+    assert scene.meta["n_leaves"] > 10 * k
+    assert _distinct_spectra(scene.cube) == k
+    free = generate_dead_leaves(cfg.model_copy(update={"n_materials": None}), library)
+    assert _distinct_spectra(free.cube) > 10 * k
+
+
 @pytest.mark.parametrize(
     "options",
-    [{}, FULL, dict(shape="rectangle", texture="brightness", brightness=(1.0, 1.0)),
+    [{}, FULL, dict(FULL, n_materials=4),
+     dict(shape="rectangle", texture="brightness", brightness=(1.0, 1.0)),
      dict(shape="ellipse", gradient=1.0)],
 )
 def test_scene_shape_dtype_and_range(library, options):

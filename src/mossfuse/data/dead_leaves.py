@@ -74,6 +74,10 @@ class DeadLeavesConfig(BaseModel):
             1)``), with ``g`` one of 3 smooth unit-variance Gaussian random fields and
             ``s ~ U[0, texture_strength]`` per leaf.
         texture_scale: Gaussian correlation length (px) of the texture fields.
+        n_materials: size of the scene's palette: that many distinct library spectra are
+            drawn once per scene and every leaf (and spectral texture) picks one of them, as in
+            a scene made of a few materials (the linear mixing model's premise); ``None``:
+            every leaf draws from the whole library.
         blur_sigma: Gaussian blur (px) of the final cube, softening leaf edges (0: sharp).
         seed: seed used when no generator is passed.
     """
@@ -93,6 +97,7 @@ class DeadLeavesConfig(BaseModel):
     texture_strength: float = Field(0.3, ge=0)
     texture_scale: float = Field(4.0, gt=0)
     blur_sigma: float = Field(0.0, ge=0)
+    n_materials: int | None = Field(None, ge=1)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -369,7 +374,11 @@ def generate_dead_leaves(
     n = layout.n_leaves
     lab = layout.labels.ravel()
 
-    spec_a = rng.integers(0, len(lib), n)
+    if cfg.n_materials is None:
+        palette = np.arange(len(lib))
+    else:
+        palette = rng.choice(len(lib), size=min(cfg.n_materials, len(lib)), replace=False)
+    spec_a = palette[rng.integers(0, palette.size, n)]
     lo, hi = cfg.brightness
     shade = rng.uniform(lo, hi, n).astype(np.float32)
     illum = shade[lab]
@@ -391,7 +400,7 @@ def generate_dead_leaves(
         if cfg.texture == "brightness":
             illum = illum * np.maximum(1.0 + tex, 0.0)
         else:
-            spec_b = rng.integers(0, len(lib), n)
+            spec_b = palette[rng.integers(0, palette.size, n)]
             weight = np.clip(tex, 0.0, 1.0)
 
     spectra_t = np.ascontiguousarray(lib.spectra.T)  # (B, n_spectra)

@@ -15,7 +15,12 @@ from mossfuse.methods import available_methods, get_method, load_method
 from mossfuse.methods.estimation import resolve_degradation
 from mossfuse.methods.scalmu import Scalmu, ScalmuNet, make_problem, run_scalmu, shipped_weights
 from mossfuse.methods.scalmu.data import SyntheticPairs, random_dead_leaves_config
-from mossfuse.methods.scalmu.network import GuidedUpsampler, LocalLinearGuide
+from mossfuse.methods.scalmu.network import (
+    FORMAT,
+    GuidedUpsampler,
+    LocalLinearGuide,
+    msi_consistency,
+)
 from mossfuse.methods.scalmu.trainer import ScalmuTrainConfig, train_scalmu
 from mossfuse.physics import get_protocol
 
@@ -84,6 +89,18 @@ def test_local_linear_guide_inverts_the_blur_on_locally_linear_images():
         LocalLinearGuide(pb, window=4)
 
 
+def test_msi_consistency_matches_the_msi_and_keeps_what_it_cannot_see(case):
+    deg = resolve_degradation(case.inputs)
+    pb = make_problem(case.inputs.lr_hsi, case.inputs.hr_msi, deg.srf, deg.spatial())
+    z = torch.rand(pb.x.shape[0], *pb.y.shape[1:])
+    out = msi_consistency(z, pb, 1.0, 1e-7)
+    r_out = torch.einsum("bc,chw->bhw", pb.srf, out)
+    torch.testing.assert_close(r_out, pb.y, atol=1e-4, rtol=1e-3)
+    # a cube that already explains the MSI is left alone; kappa = 0 changes nothing
+    torch.testing.assert_close(msi_consistency(out, pb, 1.0, 1e-7), out, atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(msi_consistency(z, pb, 0.0), z)
+
+
 def test_inference_path_computes_what_the_training_path_does(case):
     # the no-autograd layers (preallocated buffers, cell-major G_k) are an optimisation only
     deg = resolve_degradation(case.inputs)
@@ -133,7 +150,13 @@ def test_synthetic_pairs_are_seeded_and_separate_from_real_data():
     assert not np.array_equal(ds[6].reference, a.reference)
     assert 0 <= a.reference.min() and a.reference.max() <= 1
     cfg = random_dead_leaves_config(32, np.arange(400.0, 701.0, 10.0), np.random.default_rng(0))
-    assert cfg.shape == "mixed" and cfg.size == (32, 32)
+    assert cfg.shape == "mixed" and cfg.size == (32, 32) and cfg.n_materials is None
+    sizes = {random_dead_leaves_config(32, np.arange(400.0, 701.0, 10.0),
+                                       np.random.default_rng(i), (2, 8)).n_materials
+             for i in range(40)}
+    assert sizes <= set(range(2, 9)) and {2, 8} <= sizes
+    with pytest.raises(ValueError, match="materials"):
+        SyntheticPairs(deg, 32, materials=(5, 2))
     import mossfuse.methods.scalmu.data as data_mod
     src = open(data_mod.__file__).read()
     assert "import" not in "".join(ln for ln in src.splitlines() if "cave" in ln.lower()
@@ -149,7 +172,7 @@ def test_train_save_load_roundtrip(tmp_path, case):
     lines = [json.loads(s) for s in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [0, 1, 2] and "val_psnr" in lines[-1]
     meta = json.loads((tmp_path / "model.json").read_text())
-    assert meta["format"] == "scalmu-v2" and meta["ratio"] == 8 and meta["n_layers"] == 2
+    assert meta["format"] == FORMAT and meta["ratio"] == 8 and meta["n_layers"] == 2
     m = load_method("scalmu", {"weights": str(tmp_path / "model.safetensors")})
     res = m.fuse(case.inputs)  # 16 bands: the scalar weights are band-count independent
     assert res.hr_hsi.shape == case.reference.shape and res.info["n_layers"] == 2
@@ -162,6 +185,9 @@ def test_bad_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(MossfuseInputError, match="not a SCALMU checkpoint"):
         Scalmu().load(tmp_path / "x.safetensors")
+    (tmp_path / "x.json").write_text(json.dumps({"format": "scalmu-v2"}))
+    with pytest.raises(MossfuseInputError, match="retrain"):
+        Scalmu().load(tmp_path / "x.safetensors")
 
 
 @pytest.mark.skipif(not shipped_weights(), reason="no shipped SCALMU weights in this checkout")
@@ -171,3 +197,18 @@ def test_shipped_weights_are_used_by_ratio(case):
     res = Scalmu().fuse(case.inputs)  # ratio 8 -> the wald-x8 weights
     assert res.info["weights_ratio"] == 8 and "note" not in res.info
     assert psnr(case.reference, res.hr_hsi) > bicubic_psnr(case) + 5.0
+
+
+def test_psnr_loss_is_minus_the_mean_band_psnr():
+    from mossfuse.methods.scalmu.trainer import _loss
+
+    rng = np.random.default_rng(1)
+    ref = rng.uniform(0, 1, (4, 8, 8))
+    z = ref + rng.normal(0, [[[0.01]], [[0.02]], [[0.05]], [[0.1]]], ref.shape)
+    band_psnr = [10 * np.log10(1 / np.mean((z[b] - ref[b]) ** 2)) for b in range(4)]
+    got = _loss(torch.from_numpy(z), torch.from_numpy(ref), "psnr")
+    assert float(got) == pytest.approx(-np.mean(band_psnr), rel=1e-6)
+    assert float(_loss(torch.from_numpy(z), torch.from_numpy(ref), "l1")) == pytest.approx(
+        np.abs(z - ref).mean())
+    with pytest.raises(ValueError):
+        ScalmuTrainConfig(loss="l2")

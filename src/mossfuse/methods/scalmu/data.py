@@ -35,13 +35,16 @@ class SyntheticPair:
     reference: np.ndarray
 
 
-def random_dead_leaves_config(size: int, wavelengths_nm, rng: np.random.Generator
-                              ) -> DeadLeavesConfig:
+def random_dead_leaves_config(size: int, wavelengths_nm, rng: np.random.Generator,
+                              materials: tuple[int, int] | None = None) -> DeadLeavesConfig:
     """A random scene style: leaf shapes (mixed disks / ellipses / rectangles), power-law
     sizes with exponent ``alpha ~ U[2.5, 3.5]`` and smallest radius log-uniform in
     ``[1.5, 16]`` px (several scales), shading (brightness and linear gradients), optional
-    brightness or spectral texture, and a soft edge blur."""
-    return DeadLeavesConfig(
+    brightness or spectral texture, and a soft edge blur. ``materials=(lo, hi)``: the scene's
+    palette size (:attr:`DeadLeavesConfig.n_materials`) is log-uniform in ``[lo, hi]``
+    (drawn after the rest, so the other parameters do not depend on it); ``None``: no
+    palette."""
+    cfg = DeadLeavesConfig(
         size=(size, size),
         wavelengths_nm=tuple(float(w) for w in wavelengths_nm),
         r_min=float(np.exp(rng.uniform(np.log(1.5), np.log(16.0)))),
@@ -54,6 +57,11 @@ def random_dead_leaves_config(size: int, wavelengths_nm, rng: np.random.Generato
         texture_scale=float(np.exp(rng.uniform(np.log(2.0), np.log(16.0)))),
         blur_sigma=float(rng.uniform(0.0, 1.5)),
     )
+    if materials is not None:
+        lo, hi = materials
+        k = int(np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi + 1)))))
+        cfg = cfg.model_copy(update={"n_materials": min(max(k, lo), hi)})
+    return cfg
 
 
 def degrade(cube: np.ndarray, deg: Degradation, wavelengths_nm=None) -> FusionInputs:
@@ -81,19 +89,25 @@ class SyntheticPairs:
             :func:`~mossfuse.data.spectral_library.reflectance_library`; or
             :func:`~mossfuse.data.spectral_library.spectra_from_cube` of a user's LR-HSI).
         seed: stream seed.
+        materials: ``(lo, hi)`` range of the per-scene palette size (see
+            :func:`random_dead_leaves_config`); ``None``: every leaf draws from the library.
     """
 
     def __init__(self, degradation: Degradation, size: int, wavelengths_nm=None,
-                 library: SpectralLibrary | None = None, seed: int = 0):
+                 library: SpectralLibrary | None = None, seed: int = 0,
+                 materials: tuple[int, int] | None = None):
         if size % degradation.ratio:
             raise ValueError(f"size {size} must be a multiple of the ratio {degradation.ratio}")
         self.deg, self.size, self.seed = degradation, int(size), int(seed)
+        if materials is not None and not 1 <= materials[0] <= materials[1]:
+            raise ValueError(f"materials must be (lo, hi) with 1 <= lo <= hi; got {materials}")
+        self.materials = None if materials is None else (int(materials[0]), int(materials[1]))
         self.wl = (np.arange(400.0, 701.0, 10.0) if wavelengths_nm is None
                    else np.asarray(wavelengths_nm, dtype=np.float64))
         self.library = reflectance_library(self.wl) if library is None else library
 
     def __getitem__(self, i: int) -> SyntheticPair:
         rng = np.random.default_rng([self.seed, int(i)])
-        cfg = random_dead_leaves_config(self.size, self.wl, rng)
+        cfg = random_dead_leaves_config(self.size, self.wl, rng, self.materials)
         scene = generate_dead_leaves(cfg, self.library, rng)
         return SyntheticPair(degrade(scene.cube, self.deg, self.wl), scene.cube)

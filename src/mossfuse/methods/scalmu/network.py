@@ -48,8 +48,10 @@ but the LR-HSI still holds is brought back through the local linear structure of
 ``Z = [alpha E A + G(beta X - gamma E S(A))]_+``, where ``G`` (:class:`LocalLinearGuide`) is a
 second input-adaptive matrix: per LR cell, a ridge regression of its input on the MSI seen
 at LR (the guided filter of He et al., TPAMI 2013), applied to the HR-MSI. Learned: the ridge
-``eps`` and ``alpha, beta, gamma``. ``E`` and ``A`` stay the non-negative factors of the
-layers; ``Z`` is clipped at 0.
+``eps`` and ``alpha, beta, gamma``. Then the MSI-consistency step (:func:`msi_consistency`)
+moves ``Z`` towards the HR-MSI along the linear MMSE gain of the LR-HSI's spectral statistics,
+``Z <- [Z + kappa K (Y - R Z)]_+`` (learned gain ``kappa`` and ridge). ``E`` and ``A`` stay the
+non-negative factors of the layers; ``Z`` is clipped at 0.
 
 Every learned quantity is a scalar: the weights do not depend on the band counts ``B``,
 ``b``, the endmember count ``p``, the ratio or the image size.
@@ -71,7 +73,7 @@ from torch import nn
 from mossfuse.methods._linalg import vca
 
 _EPS = 1e-9
-FORMAT = "scalmu-v2"
+FORMAT = "scalmu-v3"
 # network shape used when neither the caller nor a checkpoint says otherwise (one place for
 # run_scalmu, the training config and the method)
 DEFAULT_SHAPE = {"n_endmembers": 12, "n_sub": 5, "n_init": 100}
@@ -91,7 +93,8 @@ class ScalmuNet(nn.Module):
     ``log_tau_c``, ``log_tau_i``, ``log_sigma`` ``(K + 1,)`` (index 0: the initial upsampling
     ``G_0``); ``log_delta`` ``()`` (multiplier of CNMF's ``delta``); ``log_eps_g``,
     ``alpha_raw``, ``beta_raw``, ``gamma_raw`` ``()`` (the guided residual layer: ridge
-    ``eps``, weights ``alpha``, ``beta``, ``gamma``).
+    ``eps``, weights ``alpha``, ``beta``, ``gamma``); ``kappa_raw``, ``log_eps_w`` ``()`` (the
+    MSI-consistency step: gain ``kappa`` and relative ridge ``eps_w``).
     """
 
     def __init__(self, n_layers: int = 8):
@@ -112,6 +115,9 @@ class ScalmuNet(nn.Module):
         self.alpha_raw = nn.Parameter(torch.tensor(_softplus_inv(1.0)))
         self.beta_raw = nn.Parameter(torch.tensor(_softplus_inv(1.0)))
         self.gamma_raw = nn.Parameter(torch.tensor(_softplus_inv(1.0)))
+        # MSI-consistency step (see msi_consistency): gain and relative ridge
+        self.kappa_raw = nn.Parameter(torch.tensor(_softplus_inv(1.0)))
+        self.log_eps_w = nn.Parameter(torch.tensor(math.log(1e-4)))
 
     def layer_values(self) -> dict[str, list[float]]:
         """The positive per-layer quantities actually used (for logs and figures)."""
@@ -129,6 +135,8 @@ class ScalmuNet(nn.Module):
                 "alpha": [float(F.softplus(self.alpha_raw))],
                 "beta": [float(F.softplus(self.beta_raw))],
                 "gamma": [float(F.softplus(self.gamma_raw))],
+                "kappa": [float(F.softplus(self.kappa_raw))],
+                "eps_w": [float(self.log_eps_w.exp())],
             }
 
 
@@ -334,7 +342,8 @@ class LocalLinearGuide:
     def _upsample(self, m: torch.Tensor) -> torch.Tensor:
         """``(c, h, w)`` -> ``(c, H, W)`` bilinearly, as two small matrix products (faster on
         the CPU than gathers over the HR grid, e.g. the ``grid_sample`` of
-        :func:`~mossfuse.methods._linalg.upsample_cube`, which uses the same sample convention)."""
+        :func:`~mossfuse.methods._linalg.upsample_cube`, which uses the same sample convention,
+        and than a two-tap broadcast over the columns)."""
         return self.rows @ m @ self.cols.T
 
     def apply(self, u: torch.Tensor, eps: torch.Tensor | float) -> torch.Tensor:
@@ -445,7 +454,8 @@ def _guided_residual(net: ScalmuNet, pb: Problem, e: torch.Tensor, a: torch.Tens
     ``alpha, beta, gamma`` (all 1: back-project the LR residual of ``E A``; ``gamma = 0``:
     blend ``E A`` with the guided upsampling of the LR-HSI). What the
     ``p`` endmembers cannot express and the LR-HSI still holds comes back through the MSI's
-    local linear structure. ``(B, H, W)``, >= 0."""
+    local linear structure. Then :func:`msi_consistency` with the learned ``kappa`` and
+    ridge. ``(B, H, W)``, >= 0."""
     p = a.shape[0]
     n_b, h, w = pb.x.shape
     big_h, big_w = pb.y.shape[1:]
@@ -453,8 +463,41 @@ def _guided_residual(net: ScalmuNet, pb: Problem, e: torch.Tensor, a: torch.Tens
     a_s = pb.spatial(a.reshape(p, big_h, big_w)).reshape(p, -1)
     res = F.softplus(net.beta_raw) * pb.x - F.softplus(net.gamma_raw) * (e @ a_s).reshape(
         n_b, h, w)
-    z = F.softplus(net.alpha_raw) * (e @ a).reshape(n_b, big_h, big_w)
-    return (z + guide.apply(res, net.log_eps_g.exp())).clamp_min(0)
+    fast = not torch.is_grad_enabled()  # inference: update one fresh cube in place
+    z = (e @ a).reshape(n_b, big_h, big_w)
+    if fast:
+        z.mul_(F.softplus(net.alpha_raw)).add_(guide.apply(res, net.log_eps_g.exp()))
+    else:
+        z = F.softplus(net.alpha_raw) * z + guide.apply(res, net.log_eps_g.exp())
+    z = msi_consistency(z, pb, F.softplus(net.kappa_raw), net.log_eps_w.exp(), inplace=fast)
+    return z.clamp_min_(0) if fast else z.clamp_min(0)
+
+
+def msi_consistency(z: torch.Tensor, pb: Problem, kappa: torch.Tensor | float = 1.0,
+                    eps: torch.Tensor | float = 1e-4, inplace: bool = False) -> torch.Tensor:
+    """SCALMU's last step: move ``z`` ``(B, H, W)`` towards the HR-MSI along the linear MMSE
+    gain ``K = C R^T (R C R^T + eps t I)^-1`` ``(B, b)``: ``z + kappa K (Y - R z)``.
+
+    ``C = X X^T / n`` is the spectral second moment of the LR-HSI (the prior on a pixel's
+    spectrum, from the input itself), ``t = tr(R C R^T) / b`` scales the ridge. With
+    ``kappa = 1`` and ``eps -> 0``, ``R z`` equals ``Y`` exactly; the correction lies where the
+    LR-HSI's spectra vary, which is how the linear MMSE estimate of the HSI from the MSI of
+    Hardie, Eismann & Wilson ("MAP estimation for hyperspectral image resolution enhancement
+    using an auxiliary sensor", IEEE TIP 13(9), 2004) distributes an MSI difference over the
+    bands. The gain is ``B x b``: it costs two ``(B, b)``-sized products over the HR grid.
+    ``inplace=True`` (no autograd) updates ``z`` itself and returns it."""
+    n_b = z.shape[0]
+    x = pb.x.reshape(n_b, -1)
+    c = x @ x.T / x.shape[1]
+    rc = pb.srf @ c  # (b, B)
+    m = rc @ pb.srf.T
+    m = m + eps * (torch.diagonal(m).mean() + _EPS) * torch.eye(m.shape[0])
+    gain = kappa * torch.linalg.solve(m, rc).T  # (B, b)
+    zf = z.reshape(n_b, -1)
+    res = torch.addmm(pb.y.reshape(pb.y.shape[0], -1), pb.srf, zf, alpha=-1.0)  # Y - R z
+    if inplace:  # inference: no new HR cube
+        return zf.addmm_(gain, res).reshape(z.shape)
+    return torch.addmm(zf, gain, res).reshape(z.shape)
 
 
 def _endmember_update(pb: Problem, e: torch.Tensor, a: torch.Tensor, xt: torch.Tensor,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -46,9 +46,14 @@ class ScalmuTrainConfig(BaseModel):
         steps: Adam steps (one synthetic pair each).
         size: HR side of the synthetic scenes (px, a multiple of the ratio).
         lr: Adam learning rate (all parameters are log-scale or softplus scalars).
+        loss: ``l1`` (mean absolute error) or ``psnr`` (minus the mean over bands of the
+            band PSNR, data range 1: the quantity the benchmarks average).
         n_layers, n_endmembers, n_sub, n_init: network shape (see
             :func:`~mossfuse.methods.scalmu.network.run_scalmu`).
         seed: seed of the training stream (validation uses ``seed + 1_000_003``).
+        materials: ``(lo, hi)`` range of the number of distinct spectra per synthetic scene
+            (:class:`~mossfuse.methods.scalmu.data.SyntheticPairs`); ``None``: every leaf
+            draws from the whole library.
         n_val: synthetic validation pairs; validate_every / checkpoint_every: steps.
         threads: torch threads.
     """
@@ -58,15 +63,25 @@ class ScalmuTrainConfig(BaseModel):
     steps: int = Field(1500, ge=1)
     size: int = Field(256, ge=8)
     lr: float = Field(0.02, gt=0)
+    loss: Literal["l1", "psnr"] = "l1"
     n_layers: int = Field(8, ge=1)
     n_endmembers: int = Field(DEFAULT_SHAPE["n_endmembers"], ge=1)
     n_sub: int = Field(DEFAULT_SHAPE["n_sub"], ge=1)
     n_init: int = Field(DEFAULT_SHAPE["n_init"], ge=1)
     seed: int = 0
+    materials: tuple[int, int] | None = None
     n_val: int = Field(6, ge=0)
     validate_every: int = Field(100, ge=1)
     checkpoint_every: int = Field(250, ge=1)
     threads: int | None = 1
+
+
+def _loss(z: torch.Tensor, ref: torch.Tensor, kind: str) -> torch.Tensor:
+    """Training loss of an output ``z`` against the synthetic reference, both ``(B, H, W)``."""
+    if kind == "l1":
+        return (z - ref).abs().mean()
+    mse = (z - ref).pow(2).mean(dim=(1, 2))
+    return 10.0 * torch.log10(mse + 1e-10).mean()  # = - mean band PSNR (data range 1)
 
 
 def _psnr(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -109,9 +124,10 @@ def train_scalmu(cfg: ScalmuTrainConfig, degradation: Degradation, out_dir: str 
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    train_set = SyntheticPairs(degradation, cfg.size, wavelengths_nm, library, cfg.seed)
+    train_set = SyntheticPairs(degradation, cfg.size, wavelengths_nm, library, cfg.seed,
+                               cfg.materials)
     val_set = SyntheticPairs(degradation, cfg.size, wavelengths_nm, train_set.library,
-                             cfg.seed + 1_000_003)
+                             cfg.seed + 1_000_003, cfg.materials)
     val_pairs = [val_set[i] for i in range(cfg.n_val)]
     net = ScalmuNet(cfg.n_layers)
     net.ratio = degradation.ratio  # recorded in every checkpoint's json
@@ -154,7 +170,7 @@ def train_scalmu(cfg: ScalmuTrainConfig, degradation: Degradation, out_dir: str 
         pair = train_set[step - 1]
         ref = torch.from_numpy(pair.reference)
         out_ = run_scalmu(net, problem(pair), **kw)
-        loss = (out_.z - ref).abs().mean()
+        loss = _loss(out_.z, ref, cfg.loss)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
