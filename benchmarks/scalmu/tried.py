@@ -66,6 +66,7 @@ def main() -> None:
     net_no_msi = copy.deepcopy(net)
     with torch.no_grad():
         net_no_msi.kappa_raw.fill_(-40.0)  # softplus -> kappa ~ 0
+    shape = {key: int(meta.get(key, default)) for key, default in DEFAULT_SHAPE.items()}
     proto = get_protocol("mossfuse-x32")
     wl = np.arange(400, 701, 10.0)
     deg = proto.degradation(wl)
@@ -77,10 +78,8 @@ def main() -> None:
         ref = pair.reference
         pb = make_problem(pair.inputs.lr_hsi, pair.inputs.hr_msi, pair.inputs.srf, deg.spatial())
         with torch.no_grad():
-            out = run_scalmu(net, pb, **{key: int(meta.get(key, default))
-                                         for key, default in DEFAULT_SHAPE.items()})
+            out = run_scalmu(net, pb, **shape)
             z, e = out.z, out.endmembers
-            shape = {key: int(meta.get(key, default)) for key, default in DEFAULT_SHAPE.items()}
             p, (n_b, h, w), (big_h, big_w) = e.shape[1], pb.x.shape, pb.y.shape[1:]
             rows.setdefault("shipped", []).append(_psnr(z.numpy(), ref))
             z0 = run_scalmu(net_no_msi, pb, **shape).z
