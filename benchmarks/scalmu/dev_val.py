@@ -16,15 +16,13 @@ src/mossfuse/weights/scalmu_mossfuse-x32.safetensors``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from mossfuse.data.cave import CaveDataset
-from mossfuse.methods.scalmu.network import DEFAULT_SHAPE, ScalmuNet, make_problem, run_scalmu
+from mossfuse.methods import load_method
 from mossfuse.metrics import full_reference as fr
 from mossfuse.physics import get_protocol
 
@@ -42,25 +40,14 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     proto = get_protocol(args.protocol)
     ds = CaveDataset(args.cave)
-    cases = []
-    for name in args.scenes.split(","):
-        sim = proto.simulate(ds.load(name))
-        deg = proto.degradation(sim.inputs.hsi_wavelengths_nm)
-        cases.append((name, make_problem(sim.inputs.lr_hsi, sim.inputs.hr_msi, deg.srf.matrix,
-                                         deg.spatial()), sim.reference.cube))
+    cases = {name: proto.simulate(ds.load(name)) for name in args.scenes.split(",")}
     for path in args.weights:
-        meta = json.loads(path.with_suffix(".json").read_text())
-        net = ScalmuNet(int(meta["n_layers"]))
-        net.load_state_dict(load_file(str(path)))
-        shape = {k: int(meta.get(k, v)) for k, v in DEFAULT_SHAPE.items()}
-        scores = {}
-        for name, pb, ref in cases:
-            with torch.no_grad():
-                z = run_scalmu(net, pb, **shape).z.numpy()
-            scores[name] = float(fr.psnr(np.clip(z, 0, 1), ref, data_range=1.0))
+        method = load_method("scalmu", {"weights": str(path)})  # checks the format
+        scores = {name: float(fr.psnr(np.clip(method.fuse(case.inputs).hr_hsi, 0, 1),
+                                      case.reference.cube, data_range=1.0))
+                  for name, case in cases.items()}
         per = ", ".join(f"{n} {s:.2f}" for n, s in scores.items())
         print(f"{path}: mean PSNR {np.mean(list(scores.values())):.2f} dB ({per})")
-
 
 if __name__ == "__main__":
     main()
