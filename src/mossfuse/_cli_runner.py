@@ -39,13 +39,29 @@ def _usage_line(exc: Any, prog_name: str) -> str:
     return f"error: {msg} (try '{path} --help')"
 
 
+def _sigterm_unwinds() -> None:
+    """``kill PID`` (SIGTERM) unwinds like Ctrl-C (``SystemExit(143)``), so temporary files
+    are removed; only in the main thread (where signal handlers can be set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def run_app(app: Any, argv: list[str] | None, prog_name: str) -> None:
     """Run the typer ``app`` on ``argv`` (None: ``sys.argv[1:]``) under the exit-code contract
     of the module docstring: returns on success, else raises :class:`SystemExit`."""
     from mossfuse.errors import MossfuseError
 
+    _sigterm_unwinds()
     try:
-        app(args=argv, prog_name=prog_name, standalone_mode=False)
+        rv = app(args=argv, prog_name=prog_name, standalone_mode=False)
     except MossfuseError as exc:
         _echo_err(f"error: {_one_line(str(exc))}")
         sys.exit(2)
@@ -72,3 +88,9 @@ def run_app(app: Any, argv: list[str] | None, prog_name: str) -> None:
             _echo_err(_usage_line(exc, prog_name))
             sys.exit(2 if exc.exit_code in (None, 0, 1) else exc.exit_code)
         raise
+    # typer (>= 0.24, not standalone) turns KeyboardInterrupt into ``Exit(130)`` and an explicit
+    # ``Exit(n)`` into a *returned* ``n``; our commands themselves return None
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+        if rv == 130:
+            _echo_err("error: interrupted (Ctrl-C); no output written")
+        sys.exit(rv)

@@ -284,7 +284,7 @@ def demo(
 @app.command()
 def benchmark(
     root: Annotated[Path, typer.Option(help="Dataset root folder")],
-    out: Annotated[Path, typer.Option(help="Output folder (resumable)")],
+    out: Annotated[Path, typer.Option(help="Output folder (see --resume)")],
     dataset: Annotated[str, typer.Option(help="Dataset kind")] = "cave",
     protocol: Annotated[str, typer.Option(help="Protocol name or .json")] = "mossfuse-x32",
     methods: Annotated[str, typer.Option(help="Comma-separated method names")] = "bicubic",
@@ -306,8 +306,17 @@ def benchmark(
     figures: Annotated[bool, typer.Option("--figures/--no-figures")] = True,
     figure_scenes: Annotated[int, typer.Option(help="Figures for the first N scenes")] = 4,
     threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run in OUT after an interruption: finished (scene, "
+                         "method) records with the same config are reused (without it, an OUT "
+                         "that holds results is refused)"
+    )] = False,
 ) -> None:
-    """Run methods side by side on a dataset: metrics, time, memory, tables, figures."""
+    """Run methods side by side on a dataset: metrics, time, memory, tables, figures.
+
+    Each finished (scene, method) fusion is saved at once in OUT/records/, so an interrupted
+    run continues with --resume.
+    """
     from mossfuse.bench.runner import BenchmarkConfig, run_benchmark
 
     cfg = BenchmarkConfig(
@@ -320,7 +329,7 @@ def benchmark(
         figure_scenes=figure_scenes,
         threads=threads, command="mossfuse " + " ".join(sys.argv[1:]),
     )
-    summary = run_benchmark(cfg, out)
+    summary = run_benchmark(cfg, out, resume=resume)
     for method, vals in summary["means"].items():
         line = ", ".join(f"{k} {v:.4g}" for k, v in vals[cfg.profiles[0]].items())
         typer.echo(f"{method}: {line} ({vals['timing']['seconds_median']:.2f} s/scene)")

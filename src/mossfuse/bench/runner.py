@@ -194,14 +194,26 @@ def degradation_errors(case: SimulatedCase, result) -> dict[str, float]:
     return out
 
 
-def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True) -> dict:
-    """Run (or resume) a benchmark and write all its outputs under ``out``."""
+def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
+                  resume: bool = True) -> dict:
+    """Run (or resume) a benchmark and write all its outputs under ``out``.
+
+    ``resume=False`` refuses an ``out`` that already holds finished fusions (so two different
+    runs are never mixed by accident); ``resume=True`` reuses every finished record whose run
+    key matches and recomputes the others.
+    """
     import torch
     from tqdm import tqdm
 
     from mossfuse.methods import available_methods
 
     out = Path(out)
+    done = sorted((out / "records").glob("*.json")) if (out / "records").is_dir() else []
+    if done and not resume:
+        raise MossfuseInputError(
+            f"the benchmark folder already holds {len(done)} finished fusions; pass --resume "
+            "to continue that run (finished records with the same config are reused) or give "
+            "an empty --out", out)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     unknown = [m for m in cfg.methods if m not in available_methods()]

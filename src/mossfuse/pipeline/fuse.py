@@ -120,8 +120,10 @@ def load_fusion_method(method: Any, config: Mapping[str, Any] | str | Path | Non
                                      f"{type(cfg).__name__}", path)
     else:
         cfg = config
+    from mossfuse.methods.base import get_method
+
     try:
-        return load_method(str(method), dict(cfg) if cfg is not None else None, weights)
+        fusion = get_method(str(method), dict(cfg) if cfg is not None else None)
     except MossfuseInputError:
         raise
     except Exception as exc:  # pydantic ValidationError: a bad key or value in the config
@@ -131,6 +133,21 @@ def load_fusion_method(method: Any, config: Mapping[str, Any] | str | Path | Non
             raise MossfuseInputError(f"invalid config for method '{method}': "
                                      + "; ".join(first[1:3]).strip(), where) from None
         raise
+    if weights is None:
+        return fusion
+    try:
+        return load_method(str(method), dict(cfg) if cfg is not None else None, weights)
+    except MossfuseInputError:
+        raise
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception as exc:
+        # a corrupt or foreign checkpoint: safetensors' header errors, a torch state-dict
+        # mismatch, a damaged JSON sidecar, ... all one line naming the file
+        text = " ".join(str(exc).split())
+        raise MossfuseInputError(
+            f"cannot load the {method} checkpoint (corrupt, truncated or not a {method} "
+            f"checkpoint): {type(exc).__name__}: {text[:300]}", weights) from None
 
 
 def _weights_of(method: Any) -> str | None:
