@@ -75,7 +75,8 @@ def _hint(lr: np.ndarray, hr: np.ndarray, ratio: int | None, channel_axis: int) 
         lr_b, hr_b = np.moveaxis(lr, a_lr, 0), np.moveaxis(hr, a_hr, 0)
         if lr_b.shape[0] >= hr_b.shape[0] and _pairs(lr_b, hr_b, ratio):
             if a_lr == a_hr:
-                return f"; they would pair with channel_axis={a_lr}"
+                named = {0: "0 (bands first)", 1: "1", 2: "-1 (bands last)"}[a_lr]
+                return f"; they would pair with channel_axis={named}"
             return (f"; they would pair with the bands on axis {a_lr} of the LR-HSI and "
                     f"axis {a_hr} of the HR-MSI (transpose one so both use the same axis)")
     return ""
