@@ -58,8 +58,13 @@ def simulate(
 
     if fmt not in _FORMATS:
         raise MossfuseInputError(f"--format must be one of {_FORMATS}; got '{fmt}'")
+    from mossfuse.pipeline.outputs import check_output_path
+
     proto = get_protocol(protocol)
     refs = _reference_scenes(dataset, root, scenes, split, input, key)
+    for scene in refs:  # every output checked (never an input, writable) before any work
+        for stem in ("lr_hsi", "hr_msi", "reference"):
+            check_output_path(out / scene.name / f"{stem}.{fmt}", [input])
     for scene in refs:
         case = proto.simulate(scene)
         folder = out / scene.name

@@ -222,3 +222,16 @@ def test_benchmark_refuses_a_used_folder_without_resume(tmp_path):
     res = cli("benchmark", "--root", tmp_path, "--out", out)
     assert res.returncode == 2
     assert "--resume" in _one_error_line(res)
+
+
+def test_simulate_never_overwrites_its_input(tmp_path):
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    src = folder / "reference.npy"
+    np.save(src, np.random.default_rng(0).random((64, 64, 31), dtype=np.float32))
+    before = _digest(src)
+    res = cli("simulate", "--input", src, "--protocol", "wald-x8", "--out", tmp_path)
+    assert res.returncode == 2
+    assert "overwrite the input" in _one_error_line(res)
+    assert _digest(src) == before
+    assert sorted(p.name for p in folder.iterdir()) == ["reference.npy"]
