@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,8 +31,6 @@ from mossfuse.methods.mossfuse.trainer import (
 )
 from mossfuse.methods.mossfuse.training import global_subspace_clustering_loss
 from mossfuse.physics import gaussian_kernel, spatial_degrade, spectral_degrade
-
-SHARED_CAVE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cave"
 
 
 @dataclass
@@ -245,8 +242,8 @@ def test_train_command_single_scene(tmp_path, capsys):
 
 
 @pytest.mark.shared_data
-@pytest.mark.skipif(not SHARED_CAVE.is_dir(), reason="needs ../shared/data/cave")
-def test_train_command_cave_keeps_references_out_of_training(tmp_path, monkeypatch):
+def test_train_command_cave_keeps_references_out_of_training(tmp_path, monkeypatch,
+                                                             cave_root):
     from mossfuse.methods.mossfuse import trainer as trainer_mod
     from mossfuse.train_cli import main
 
@@ -259,7 +256,7 @@ def test_train_command_cave_keeps_references_out_of_training(tmp_path, monkeypat
 
     monkeypatch.setattr(trainer_mod, "train", spy)
     (tmp_path / "cfg.json").write_text(json.dumps({"model": {"channels": 8, "heads": 2}}))
-    main(["--dataset", "cave", "--root", str(SHARED_CAVE), "--scenes", "beads",
+    main(["--dataset", "cave", "--root", str(cave_root), "--scenes", "beads",
           "--val-scenes", "face", "--val-crop", "64", "--crop", "64", "--steps", "1",
           "--config", str(tmp_path / "cfg.json"), "--out", str(tmp_path / "run")])
     (x,) = got["inputs"]
@@ -312,13 +309,12 @@ def test_train_command_known_degradation_refuses_single_scene(tmp_path, capsys):
 
 
 @pytest.mark.shared_data
-@pytest.mark.skipif(not SHARED_CAVE.is_dir(), reason="needs ../shared/data/cave")
-def test_train_command_cave_known_degradation(tmp_path):
+def test_train_command_cave_known_degradation(tmp_path, cave_root):
     from mossfuse.physics import get_protocol
     from mossfuse.train_cli import main
 
     (tmp_path / "cfg.json").write_text(json.dumps({"model": {"channels": 8, "heads": 2}}))
-    main(["--dataset", "cave", "--root", str(SHARED_CAVE), "--scenes", "beads",
+    main(["--dataset", "cave", "--root", str(cave_root), "--scenes", "beads",
           "--crop", "64", "--steps", "1", "--known-degradation",
           "--config", str(tmp_path / "cfg.json"), "--out", str(tmp_path / "run")])
     m = MossFuse()
