@@ -99,6 +99,15 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
+    """``obj`` as JSON (NumPy values converted), atomically."""
+    import json
+
+    from mossfuse.provenance import json_default
+
+    return write_text(Path(path), json.dumps(obj, indent=indent, default=json_default))
+
+
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     """Rows (dicts) as CSV, atomically; the columns are the union of the keys in first-seen
     order."""

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from mossfuse._cli_runner import split_list
 from mossfuse.errors import MossfuseInputError
 
 analyze_app = typer.Typer(
@@ -27,10 +28,6 @@ analyze_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _names(text: str | None) -> list[str] | None:
-    return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
 def _command() -> str:
@@ -68,8 +65,8 @@ def robustness(
     from mossfuse.analyses.robustness import RobustnessConfig, run_robustness
 
     cfg = RobustnessConfig(
-        root=str(root), protocols=_names(protocols) or [], methods=_names(methods) or [],
-        scenes=_names(scenes), split=split, weights=parse_pairs([weights] if weights else []),
+        root=str(root), protocols=split_list(protocols) or [], methods=split_list(methods) or [],
+        scenes=split_list(scenes), split=split, weights=parse_pairs([weights] if weights else []),
         profile=profile, estimate=estimate, seed=seed, figure_scenes=figure_scenes,
         threads=threads, command=_command(),
     )
@@ -163,7 +160,7 @@ def sweep(
         if text is not None and text.strip().lower() == "none":
             continue
         try:
-            grid[key] = [float(v) for v in _names(text)] if text else list(DEFAULT_GRID[key])
+            grid[key] = [float(v) for v in split_list(text)] if text else list(DEFAULT_GRID[key])
         except ValueError as exc:
             raise MossfuseInputError(f"bad value list for {key}: '{text}'") from exc
     if not grid:
@@ -230,7 +227,7 @@ def efficiency(
     from mossfuse.analyses.efficiency import run_efficiency
 
     doc = run_efficiency(
-        out, root=root, scene=scene, size=size, protocol=protocol, methods=_names(methods),
+        out, root=root, scene=scene, size=size, protocol=protocol, methods=split_list(methods),
         weights=parse_pairs([weights] if weights else []),
         training=parse_pairs([training_log] if training_log else []), repeats=repeats,
         threads=threads, blind=blind, command=_command(), progress=sys.stderr.isatty(),

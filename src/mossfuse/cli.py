@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mossfuse._cli_runner import run_app
+from mossfuse._cli_runner import run_app, split_list
 from mossfuse.errors import MossfuseInputError
 
 app = typer.Typer(
@@ -32,10 +32,6 @@ def _pair(text: str) -> tuple[str, str]:
         raise MossfuseInputError(f"expected name=path; got '{text}'")
     name, path = text.split("=", 1)
     return name.strip(), path.strip()
-
-
-def _split(text: str | None) -> list[str] | None:
-    return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
 @app.command()
@@ -93,7 +89,7 @@ def _reference_scenes(dataset, root, scenes, split, input_file, key):
     from mossfuse.data.cave import CaveDataset
 
     ds = CaveDataset(root)
-    names = _split(scenes)
+    names = split_list(scenes)
     if names is None and split is not None:
         sel = ds.split(split)
         if sel.missing:
@@ -325,12 +321,12 @@ def benchmark(
     from mossfuse.bench.runner import BenchmarkConfig, run_benchmark
 
     cfg = BenchmarkConfig(
-        dataset=dataset, root=str(root), protocol=protocol, methods=_split(methods) or [],
+        dataset=dataset, root=str(root), protocol=protocol, methods=split_list(methods) or [],
         method_configs=json.loads(method_config.read_text()) if method_config else {},
-        scenes=_split(scenes), split=split,
-        weights=dict(_pair(w) for w in _split(weights) or []),
+        scenes=split_list(scenes), split=split,
+        weights=dict(_pair(w) for w in split_list(weights) or []),
         degradation="known" if known_degradation else "blind",
-        profiles=_split(profile) or ["mossfuse-paper"], seed=seed, figures=figures,
+        profiles=split_list(profile) or ["mossfuse-paper"], seed=seed, figures=figures,
         figure_scenes=figure_scenes,
         threads=threads, command="mossfuse " + " ".join(sys.argv[1:]),
     )

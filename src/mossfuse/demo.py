@@ -16,14 +16,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mossfuse._atomic import atomic_path
+from mossfuse._atomic import atomic_path, write_json
 
 RGB_NOTE = (
     "HSI panels: reflectance under CIE D65 seen by the CIE 1931 2-degree observer, linear sRGB, "
@@ -57,11 +56,6 @@ def _evaluate(pred, ref, ratio: int, profile: str | None) -> tuple[dict[str, flo
 def _write_npy(path: Path, arr: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         np.save(tmp, arr)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=str))
 
 
 def run_demo(
@@ -175,7 +169,7 @@ def run_demo(
             "metrics": str(metrics_path),
         },
     }
-    _write_json(metrics_path, summary)
+    write_json(metrics_path, summary)
     if verbose:
         print(format_table(summary))
     return summary

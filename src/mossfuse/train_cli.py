@@ -21,12 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mossfuse._cli_runner import run_app
+from mossfuse._cli_runner import run_app, split_list
 from mossfuse.errors import MossfuseInputError
-
-
-def _names(text: str | None) -> list[str] | None:
-    return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
 def _read_config(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -51,7 +47,7 @@ def _read_config(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _cave_names(ds: Any, names: str | None, split: str | None) -> list[str]:
-    listed = _names(names)
+    listed = split_list(names)
     if listed is not None:
         return listed
     if split is None:

@@ -123,8 +123,8 @@ def test_output_folder_under_a_file_refused(tmp_path, pair):
     assert "not a folder" in _one_error_line(res)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the "
-                    "writability probe is exercised by the non-root run of this test")
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders (the probe "
+                    "itself is tested in tests/pipeline/test_pipeline.py)")
 def test_read_only_output_folder_refused(tmp_path, pair):
     lr, hr = pair
     ro = tmp_path / "ro"

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -29,11 +28,12 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from mossfuse._atomic import atomic_path, write_csv
+from mossfuse._atomic import atomic_path, write_csv, write_json
 from mossfuse.bench.memory import PeakMemory
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
 from mossfuse.physics.protocols import Protocol, SimulatedCase, get_protocol
+from mossfuse.provenance import json_default, library_versions
 
 
 class BenchmarkConfig(BaseModel):
@@ -55,31 +55,6 @@ class BenchmarkConfig(BaseModel):
     figure_scenes: int = 4  # figures for the first N scenes only (keeps result folders small)
     threads: int | None = None
     command: str = ""
-
-
-def _versions() -> dict[str, str]:
-    import scipy
-    import skimage
-    import torch
-
-    import mossfuse
-
-    out = {
-        "mossfuse": mossfuse.__version__, "python": sys.version.split()[0],
-        "numpy": np.__version__, "scipy": scipy.__version__, "torch": torch.__version__,
-        "scikit-image": skimage.__version__,
-    }
-    try:
-        import subprocess
-
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-            cwd=Path(__file__).resolve().parent, timeout=5,
-        ).stdout.strip()
-        out["git_commit"] = commit or "unknown"
-    except Exception:  # noqa: BLE001 - versions are informative only
-        out["git_commit"] = "unknown"
-    return out
 
 
 def machine_description() -> dict[str, object]:
@@ -107,19 +82,6 @@ def _run_key(cfg: BenchmarkConfig, protocol: Protocol, method: str) -> str:
         "profiles": cfg.profiles, "seed": cfg.seed,
     }, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _write_json(path: Path, obj) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
-
-
-def _json_default(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.floating | np.integer):
-        return o.item()
-    raise TypeError(type(o).__name__)
 
 
 def _select_scenes(cfg: BenchmarkConfig) -> tuple[list[str], list[str], object]:
@@ -225,10 +187,10 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
         raise MossfuseInputError(f"no scenes to run under {cfg.root} (missing: {missing})")
     header = {
         "config": cfg.model_dump(mode="json"), "protocol": protocol.model_dump(mode="json"),
-        "scenes": scenes, "missing_scenes": missing, "versions": _versions(),
+        "scenes": scenes, "missing_scenes": missing, "versions": library_versions(),
         "machine": machine_description(),
     }
-    _write_json(out / "config.json", header)
+    write_json(out / "config.json", header)
     records: list[dict] = []
     bar = tqdm(total=len(scenes) * len(cfg.methods), disable=not progress, unit="fusion",
                desc="benchmark")
@@ -259,9 +221,9 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
                 "metrics": evaluate_case(case, result, cfg.profiles),
                 "seconds": wall, "peak_memory_mb": mem / 2**20,
                 "estimation": degradation_errors(case, result),
-                "info": {k: v for k, v in result.info.items() if _jsonable(v)},
+                "info": {k: v for k, v in result.info.items() if _is_serialisable(v)},
             }
-            _write_json(rec_path, rec)
+            write_json(rec_path, rec)
             records.append(rec)
             preds[method] = result.hr_hsi
             estimates[method] = (result.estimated_srf, result.estimated_psf)
@@ -274,9 +236,9 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
     return summary
 
 
-def _jsonable(v) -> bool:
+def _is_serialisable(v) -> bool:
     try:
-        json.dumps(v, default=_json_default)
+        json.dumps(v, default=json_default)
         return True
     except TypeError:
         return False
@@ -314,7 +276,7 @@ def _write_tables(out: Path, records, summary, cfg: BenchmarkConfig, header) -> 
                          "degradation": r["degradation"], **vals, "seconds": r["seconds"],
                          "peak_memory_mb": r["peak_memory_mb"], **r["estimation"]})
     write_csv(out / "per_scene.csv", rows)
-    _write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary)
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(markdown_report(records, summary, cfg, header))
 

@@ -528,8 +528,8 @@ def hypercomplex_product(x: ArrayLike, y: ArrayLike) -> np.ndarray:
     pansharpening toolbox of Vivone et al.), ported term for term so that Q2n matches it.
 
     >>> import numpy as np
-    >>> hypercomplex_product(np.array([1.0, 2.0]), np.array([3.0, 4.0]))   # (1+2i)(3+4i)
-    array([-5., 10.])
+    >>> hypercomplex_product(np.array([1.0, 2.0]), np.array([3.0, 4.0])).tolist()  # (1+2i)(3+4i)
+    [-5.0, 10.0]
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)

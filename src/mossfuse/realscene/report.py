@@ -47,7 +47,6 @@ from __future__ import annotations
 import datetime
 import html
 import json
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -58,6 +57,7 @@ import numpy as np
 
 from mossfuse._atomic import atomic_path
 from mossfuse.errors import MossfuseInputError
+from mossfuse.provenance import jsonable, library_versions
 from mossfuse.realscene.checks import (
     check_srf_metadata,
     load_srf_named,
@@ -191,32 +191,6 @@ def _write_text(path: Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("mossfuse", "numpy", "scipy", "torch", "scikit-image", "matplotlib", "rasterio"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    if isinstance(x, (str, int, float, bool)) or x is None:
-        return x
-    return str(x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,7 +680,7 @@ def fuse_pair_with_report(
         "warnings": warnings_,
         "notes": notes,
         "files": files,
-        "versions": _versions(),
+        "versions": library_versions(),
         "report": None,
     }
     summary["seconds"] = time.perf_counter() - t0
@@ -716,7 +690,7 @@ def fuse_pair_with_report(
         summary["files"].update({f"report_{k}": str(rd / v) for k, v in figs.items()})
         summary["report"] = str(rd / "index.html")
         summary["seconds"] = time.perf_counter() - t0
-        summary = _jsonable(summary)
+        summary = jsonable(summary)
         _write_text(rd / "summary.json", json.dumps(summary, indent=1))
         _write_text(rd / "index.html", _html(summary, figs))
-    return _jsonable(summary)
+    return jsonable(summary)
