@@ -106,6 +106,9 @@ class MossFuse(TrainableMethod):
         super().__init__(config, **overrides)
         self._runtime = {k: getattr(self.config, k) for k in self.RUNTIME_FIELDS
                          if k in explicit}
+        #: every field the caller set explicitly (an imported checkpoint must agree with them)
+        self._explicit = {k: getattr(self.config, k) for k in explicit
+                          if k in type(self.config).model_fields}
         self._build()
 
     def _build(self) -> None:
@@ -113,6 +116,9 @@ class MossFuse(TrainableMethod):
         self.degradation = make_degradation(self.config)
         self.trained = False
         self.weights_path: str | None = None
+        #: why these weights: "given" (load), "MOSSFUSE_WEIGHTS", "user weights folder ...",
+        #: "shipped with mossfuse" (see :mod:`.weights`)
+        self.weights_source: str | None = None
         self._fused: FusedMossFuse | None = None
 
     # --- inference ---------------------------------------------------------------------------
@@ -130,27 +136,33 @@ class MossFuse(TrainableMethod):
 
     def _fuse(self, inputs: FusionInputs) -> FusionResult:
         cfg = self.config
-        if inputs.lr_hsi.shape[0] != cfg.hsi_bands or inputs.hr_msi.shape[0] != cfg.msi_bands:
+        n_hsi, n_msi = inputs.lr_hsi.shape[0], inputs.hr_msi.shape[0]
+        if not self.trained and self.weights_path is None:
+            # only a model nobody loaded weights into picks its own (see .weights for the order)
+            from mossfuse.methods.mossfuse.weights import resolve_weights
+
+            choice = resolve_weights(n_hsi, n_msi, inputs.ratio)
+            if choice is not None:
+                self.load(choice.path)  # keeps what the caller set explicitly (see load)
+                self.weights_source = choice.source
+                cfg = self.config
+        if n_hsi != cfg.hsi_bands or n_msi != cfg.msi_bands:
+            loaded = (f" by its weights {self.weights_path} [{self.weights_source}]"
+                      if self.weights_path else "")
             raise MossfuseInputError(
-                f"MossFuse is configured for B={cfg.hsi_bands} HSI and b={cfg.msi_bands} MSI "
-                f"bands; got B={inputs.lr_hsi.shape[0]}, b={inputs.hr_msi.shape[0]} (set "
+                f"MossFuse is configured{loaded} for B={cfg.hsi_bands} HSI and "
+                f"b={cfg.msi_bands} MSI bands; got B={n_hsi}, b={n_msi} (set "
                 "hsi_bands/msi_bands, or load a checkpoint trained on such data)"
             )
         if not self.trained:
-            shipped = shipped_weights(cfg.hsi_bands, cfg.msi_bands, inputs.ratio)
-            # only a model nobody loaded weights into takes the shipped ones
-            if shipped is not None and cfg.ratio == inputs.ratio and self.weights_path is None:
-                self.load(shipped)  # keeps what the caller set explicitly (see load)
-                cfg = self.config
-            else:
-                why = (f"checkpoint {self.weights_path} is untrained" if self.weights_path
-                       else f"no shipped checkpoint for B={cfg.hsi_bands}, b={cfg.msi_bands}, "
-                            f"ratio {inputs.ratio}")
-                warnings.warn(
-                    f"MossFuse is running with untrained (random) weights: {why}; load a "
-                    "trained one (--weights) or train first (mossfuse train)", RuntimeWarning,
-                    stacklevel=3,
-                )
+            why = (f"checkpoint {self.weights_path} is untrained" if self.weights_path
+                   else f"no shipped checkpoint (nor an imported one) for B={cfg.hsi_bands}, "
+                        f"b={cfg.msi_bands}, ratio {inputs.ratio}")
+            warnings.warn(
+                f"MossFuse is running with untrained (random) weights: {why}; load a "
+                "trained one (--weights) or train first (mossfuse train)", RuntimeWarning,
+                stacklevel=3,
+            )
         self._check_memory(*inputs.hr_msi.shape[-2:])
         fused = self.inference_path()
         old_threads = torch.get_num_threads()
@@ -170,7 +182,10 @@ class MossFuse(TrainableMethod):
         est = self.degradation.export()
         info = {
             "trained": self.trained,
-            "weights": self.weights_path,
+            "weights": (f"{self.weights_path} [{self.weights_source or 'given'}]"
+                        if self.weights_path else None),
+            "weights_path": self.weights_path,
+            "weights_source": (self.weights_source or "given") if self.weights_path else None,
             "psf_sigma_px": est["sigma"],
             "psf_eigenvalues_px2": list(est["eigenvalues"]),
             "psf_theta_rad": est["theta"],
@@ -262,11 +277,14 @@ class MossFuse(TrainableMethod):
             p = p.with_name(p.name + ".safetensors")
         return p, p.with_suffix(".json")
 
-    def save(self, path: str | Path, storage_dtype: torch.dtype = torch.float32) -> None:
-        """Write ``<path>.safetensors`` and ``<path>.json`` (atomic writes).
+    def save(self, path: str | Path, storage_dtype: torch.dtype = torch.float32,
+             origin: dict[str, Any] | None = None) -> None:
+        """Write ``<path>.safetensors`` and ``<path>.json`` (atomic writes: both go to temporary
+        names, renamed only once both are complete).
 
         ``storage_dtype=torch.bfloat16`` halves the file (the shipped checkpoint: 1.2 MB instead
         of 2.4 MB; relative rounding <= 0.4 % per tensor); :meth:`load` casts back to float32.
+        ``origin`` (e.g. the imported authors' file and its SHA-256) is stored in the JSON.
         """
         weights, meta = self._paths(path)
 
@@ -287,14 +305,29 @@ class MossFuse(TrainableMethod):
             "parameters": {"total": counts.total, "inference": counts.inference},
             "storage_dtype": str(storage_dtype).removeprefix("torch."),
         }
-        with atomic_path(weights) as tmp:
-            save_file(tensors, str(tmp), metadata={"method": self.name})
-        with atomic_path(meta) as tmp:
-            tmp.write_text(json.dumps(doc, indent=2))
+        if origin is not None:
+            doc["origin"] = origin
+        with atomic_path(weights) as tmp_w, atomic_path(meta) as tmp_m:
+            save_file(tensors, str(tmp_w), metadata={"method": self.name})
+            tmp_m.write_text(json.dumps(doc, indent=2))
 
     def load(self, path: str | Path) -> None:
         """Read a checkpoint written by :meth:`save`; the saved config replaces this one,
-        except the :attr:`RUNTIME_FIELDS` the caller set explicitly when creating the method."""
+        except the :attr:`RUNTIME_FIELDS` the caller set explicitly when creating the method.
+
+        A ``.pth``/``.pt`` file is read as the MossFuse authors' released checkpoint
+        (:mod:`.official`: ``torch.load(weights_only=True)`` only, tensors mapped by name; the
+        widths come from the file, the ratio from this config, default 32)."""
+        from mossfuse.methods.mossfuse.official import is_torch_checkpoint, load_official_into
+
+        if is_torch_checkpoint(path):
+            # the release's defaults, with whatever the caller set explicitly
+            self.config = self.Config(**{**self._explicit, **self._runtime})
+            load_official_into(self, path, explicit=self._explicit)
+            self.trained = True
+            self.weights_path = str(path)
+            self.weights_source = None
+            return
         weights, meta = self._paths(path)
         for p in (weights, meta):
             if not p.exists():
@@ -324,4 +357,5 @@ class MossFuse(TrainableMethod):
             ) from exc
         self.trained = bool(doc.get("trained", False))
         self.weights_path = str(weights)
+        self.weights_source = None
         self.net.eval()
