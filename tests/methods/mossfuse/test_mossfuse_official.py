@@ -305,3 +305,32 @@ def test_import_without_out_goes_to_the_user_folder_and_is_then_the_default(
     assert info["weights_path"] == str(target)
     assert info["weights_source"].startswith("user weights folder")
     assert "imported from CAVE_32_model.pth" in describe_weights()
+
+
+# --- per-scene adaptation -----------------------------------------------------------------
+
+
+def test_adaptation_fine_tunes_a_copy_on_the_pair_and_survives_loading(tmp_path):
+    ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
+    plain = MossFuse(**TINY)
+    plain.load(ckpt)
+    adapting = MossFuse({**TINY, "adapt_steps": 3, "adapt_crop": 8})  # as from --config JSON
+    adapting.load(ckpt)
+    assert adapting.config.adapt_steps == 3  # an explicit setting survives load
+    before = {k: v.clone() for k, v in adapting.net.state_dict().items()}
+    inputs = _tiny_inputs()
+    base = plain.fuse(inputs)
+    res = adapting.fuse(inputs)
+    ad = res.info["adaptation"]
+    assert ad["steps"] == 3 and ad["crop"] == 8 and ad["seconds"] > 0
+    assert set(ad["last_losses"]) >= {"ma", "sc", "de"}
+    assert np.abs(res.hr_hsi - base.hr_hsi).max() > 1e-6  # the adapted weights fused it
+    for k, v in adapting.net.state_dict().items():  # the loaded weights stay as loaded
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0)
+    again = adapting.fuse(inputs)  # deterministic (seeded crops), not compounding
+    np.testing.assert_allclose(again.hr_hsi, res.hr_hsi, atol=1e-5)
+    # a checkpoint never carries adaptation: saving an adapting model and loading it plainly
+    adapting.save(tmp_path / "saved")
+    reloaded = MossFuse(**TINY)
+    reloaded.load(tmp_path / "saved")
+    assert reloaded.config.adapt_steps == 0

@@ -95,7 +95,8 @@ class MossFuse(TrainableMethod):
 
     #: settings of how to run, not of what was trained: what the caller sets explicitly
     #: survives :meth:`load` (a checkpoint's config replaces everything else)
-    RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb")
+    RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb", "adapt_steps",
+                      "adapt_crop", "adapt_batch_size", "adapt_lr", "adapt_seed")
 
     def __init__(self, config: MossFuseConfig | dict | None = None, **overrides: Any):
         explicit = set(overrides)
@@ -164,7 +165,10 @@ class MossFuse(TrainableMethod):
                 stacklevel=3,
             )
         self._check_memory(*inputs.hr_msi.shape[-2:])
-        fused = self.inference_path()
+        fused, degradation, adapt_info = self.inference_path(), self.degradation, None
+        if cfg.adapt_steps > 0:
+            net, degradation, adapt_info = self.adapted(inputs)
+            fused = net.inference_path(_DTYPES[cfg.inference_dtype])
         old_threads = torch.get_num_threads()
         if cfg.num_threads is not None:
             torch.set_num_threads(cfg.num_threads)
@@ -179,7 +183,7 @@ class MossFuse(TrainableMethod):
         finally:
             if cfg.num_threads is not None:
                 torch.set_num_threads(old_threads)
-        est = self.degradation.export()
+        est = degradation.export()
         info = {
             "trained": self.trained,
             "weights": (f"{self.weights_path} [{self.weights_source or 'given'}]"
@@ -192,6 +196,8 @@ class MossFuse(TrainableMethod):
             "model_ratio": self.degradation.ratio,
             "input_ratio": int(inputs.ratio),
         }
+        if adapt_info is not None:
+            info["adaptation"] = {k: v for k, v in adapt_info.items() if k != "history"}
         return FusionResult(
             hr_hsi=hr_hsi, estimated_srf=est["srf"], estimated_psf=est["kernel"], info=info
         )
@@ -218,6 +224,58 @@ class MossFuse(TrainableMethod):
                 "tiles (mossfuse fuse --tile-size 1024), use inference_dtype='bfloat16', or raise "
                 "memory_limit_gb"
             )
+
+    # --- per-scene adaptation -----------------------------------------------------------------
+    def adapt_train_config(self, inputs: FusionInputs, steps: int | None = None, **overrides):
+        """The :class:`~.trainer.TrainConfig` of :meth:`adapted` for these inputs: single-scene
+        mode, ``steps`` (default ``adapt_steps``) network steps, random crops of
+        ``adapt_crop`` px (clipped to the image; whole image when smaller than r), batch
+        ``adapt_batch_size``, constant lr ``adapt_lr``, no files, no progress bar."""
+        from mossfuse.methods.mossfuse.trainer import TrainConfig
+
+        cfg = self.config
+        r = int(inputs.ratio)
+        side = min(cfg.adapt_crop, min(inputs.hr_msi.shape[-2:]))
+        crop = (side // r) * r if side >= r else None
+        lr = cfg.adapt_lr if cfg.adapt_lr is not None else cfg.lr
+        kw = dict(mode="single-scene", crop=crop, sampling="random", augment=True,
+                  batch_size=cfg.adapt_batch_size, steps=cfg.adapt_steps if steps is None
+                  else steps, lr=lr, lr_degradation=lr, lr_schedule="constant",
+                  seed=cfg.adapt_seed, checkpoint_every=0, validate_every=0, log_every=10,
+                  progress=False, device="cpu")
+        kw.update(overrides)
+        return TrainConfig(**kw)
+
+    def adapted(self, inputs: FusionInputs, steps: int | None = None, *, evaluator=None,
+                **overrides: Any) -> tuple[MossFuseNet, Any, dict[str, Any]]:
+        """Per-scene adaptation: fine-tune copies of the loaded network and degradation module
+        on ``inputs`` alone with the self-supervised training losses (no reference; the PSF
+        and SRF of ``inputs`` are dropped), see :meth:`adapt_train_config`.
+
+        Test-time adaptation of a pre-trained unsupervised fusion network, as the paper's
+        single-scene setting trains from scratch (MossFuse Sec. 3.7); here it starts from the
+        loaded weights. ``evaluator`` (a validation callable holding references, for
+        benchmarks only) and ``overrides`` (e.g. ``validate_every``) go to the trainer.
+
+        Returns ``(net (eval mode), degradation, info)``: info has ``steps``, ``seconds``
+        (training time without validation), ``crop``, ``lr`` and the last loss terms.
+        """
+        import copy
+
+        from mossfuse.methods.mossfuse.trainer import train
+
+        tc = self.adapt_train_config(inputs, steps, **overrides)
+        if not self.trained:
+            warnings.warn("adapting untrained (random) weights", RuntimeWarning, stacklevel=2)
+        result = train(self.config, tc, [inputs.blind()], None, evaluator=evaluator,
+                       net=copy.deepcopy(self.net), degradation=copy.deepcopy(self.degradation))
+        val_s = sum(float(h.get("val_seconds", 0.0)) for h in result.history)
+        losses = {k: float(v) for k, v in result.last.items()
+                  if k in ("ma", "sc", "sct", "de", "total")}
+        info = {"steps": int(tc.steps or 0), "seconds": float(result.seconds) - val_s,
+                "crop": tc.crop, "batch_size": tc.batch_size, "lr": tc.lr, "seed": tc.seed,
+                "last_losses": losses, "history": result.history}
+        return result.state.net.cpu().eval(), result.state.degradation.cpu(), info
 
     # --- training ----------------------------------------------------------------------------
     def fit(
@@ -343,7 +401,9 @@ class MossFuse(TrainableMethod):
         runtime = dict(self._runtime)
         if "inference_dtype" not in runtime and not _bf16_is_fast():
             runtime["inference_dtype"] = "float32"
-        self.config = self.Config(**{**doc["config"], **runtime})
+        # adaptation is a setting of how to fuse, never inherited from a checkpoint's file
+        saved = {k: v for k, v in doc["config"].items() if not k.startswith("adapt_")}
+        self.config = self.Config(**{**saved, **runtime})
         self._build()
         tensors = load_file(str(weights))
         net_sd = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
