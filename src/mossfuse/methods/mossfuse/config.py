@@ -79,8 +79,12 @@ class MossFuseConfig(MethodConfig):
             to the image, rounded down to a multiple of r).
         adapt_batch_size: crops per adaptation step (the release's batch, 2).
         adapt_lr: Adam learning rate of the adaptation, network and degradation module
-            (None = ``lr``, the release's 9e-5).
+            (1e-5: from the official weights on ``face``, 4 steps at the release's 9e-5 lost
+            1.0 dB, at 1e-5 gained 0.2 dB; see ``benchmarks/mossfuse_official``).
         adapt_seed: seed of the adaptation's crop order.
+        adapt_batchnorm: ``frozen`` (BatchNorm keeps the loaded running statistics and uses
+            them in the adaptation's forward passes, as at inference) or ``train`` (batch
+            statistics, running statistics updated from the scene's crops, as in training).
     """
 
     hsi_bands: int = Field(31, ge=1)
@@ -120,8 +124,9 @@ class MossFuseConfig(MethodConfig):
     adapt_steps: int = Field(0, ge=0)
     adapt_crop: int = Field(128, ge=1)
     adapt_batch_size: int = Field(2, ge=1)
-    adapt_lr: float | None = Field(None, gt=0)
+    adapt_lr: float = Field(1e-5, gt=0)
     adapt_seed: int = 0
+    adapt_batchnorm: Literal["frozen", "train"] = "frozen"
 
     @model_validator(mode="after")
     def _check(self) -> MossFuseConfig:

@@ -96,7 +96,7 @@ class MossFuse(TrainableMethod):
     #: settings of how to run, not of what was trained: what the caller sets explicitly
     #: survives :meth:`load` (a checkpoint's config replaces everything else)
     RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb", "adapt_steps",
-                      "adapt_crop", "adapt_batch_size", "adapt_lr", "adapt_seed")
+                      "adapt_crop", "adapt_batch_size", "adapt_lr", "adapt_seed", "adapt_batchnorm")
 
     def __init__(self, config: MossFuseConfig | dict | None = None, **overrides: Any):
         explicit = set(overrides)
@@ -237,7 +237,7 @@ class MossFuse(TrainableMethod):
         r = int(inputs.ratio)
         side = min(cfg.adapt_crop, min(inputs.hr_msi.shape[-2:]))
         crop = (side // r) * r if side >= r else None
-        lr = cfg.adapt_lr if cfg.adapt_lr is not None else cfg.lr
+        lr = cfg.adapt_lr
         kw = dict(mode="single-scene", crop=crop, sampling="random", augment=True,
                   batch_size=cfg.adapt_batch_size, steps=cfg.adapt_steps if steps is None
                   else steps, lr=lr, lr_degradation=lr, lr_schedule="constant",
@@ -267,13 +267,17 @@ class MossFuse(TrainableMethod):
         tc = self.adapt_train_config(inputs, steps, **overrides)
         if not self.trained:
             warnings.warn("adapting untrained (random) weights", RuntimeWarning, stacklevel=2)
+        net = copy.deepcopy(self.net)
+        net.frozen_batchnorm = self.config.adapt_batchnorm == "frozen"
         result = train(self.config, tc, [inputs.blind()], None, evaluator=evaluator,
-                       net=copy.deepcopy(self.net), degradation=copy.deepcopy(self.degradation))
+                       net=net, degradation=copy.deepcopy(self.degradation))
+        result.state.net.frozen_batchnorm = False
         val_s = sum(float(h.get("val_seconds", 0.0)) for h in result.history)
         losses = {k: float(v) for k, v in result.last.items()
                   if k in ("ma", "sc", "sct", "de", "total")}
         info = {"steps": int(tc.steps or 0), "seconds": float(result.seconds) - val_s,
-                "crop": tc.crop, "batch_size": tc.batch_size, "lr": tc.lr, "seed": tc.seed,
+                "crop": tc.crop, "batchnorm": self.config.adapt_batchnorm,
+                "batch_size": tc.batch_size, "lr": tc.lr, "seed": tc.seed,
                 "last_losses": losses, "history": result.history}
         return result.state.net.cpu().eval(), result.state.degradation.cpu(), info
 
