@@ -105,7 +105,7 @@ def test_a_pickle_that_would_run_code_is_refused_without_running(tmp_path, kind)
     if kind == "torch.save":
         torch.save(payload, evil)
     else:
-        evil.write_bytes(pickle.dumps(payload))
+        evil.write_bytes(pickle.dumps(payload, protocol=2))
     assert not marker.exists()
     with pytest.raises(MossfuseInputError, match="refused") as exc:
         MossFuse().load(evil)
