@@ -53,3 +53,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_mossfuse_weights(tmp_path_factory):
+    """Keep the developer's own MossFuse weights out of the tests: ``MOSSFUSE_WEIGHTS`` unset
+    and ``MOSSFUSE_HOME`` (the user's weights folder) an empty temporary folder, so
+    ``mossfuse fuse --method mossfuse`` picks the shipped weights as on a fresh install."""
+    saved = {k: os.environ.get(k) for k in ("MOSSFUSE_WEIGHTS", "MOSSFUSE_HOME")}
+    os.environ.pop("MOSSFUSE_WEIGHTS", None)
+    os.environ["MOSSFUSE_HOME"] = str(tmp_path_factory.mktemp("mossfuse_home"))
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

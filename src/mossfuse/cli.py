@@ -343,6 +343,7 @@ app.command("train")(train_command)
 from mossfuse.analyze_cli import analyze_app  # noqa: E402
 
 app.add_typer(analyze_app, name="analyze")
+from mossfuse.weights_cli import weights_app; app.add_typer(weights_app, name="weights")  # noqa
 
 
 @app.command()

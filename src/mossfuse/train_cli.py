@@ -118,6 +118,14 @@ def train_command(
     ] = False,
     threads: Annotated[int | None, typer.Option(help="torch threads per process")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+    recipe: Annotated[str | None, typer.Option(
+        help="Named recipe as the base of the configuration: 'paper' (300 epochs, 128 px "
+             "crops, cosine 1e-3 -> 1e-6, alpha 0.1/1/1 with L_SCT); --config and the options "
+             "above override it"
+    )] = None,
+    device: Annotated[str | None, typer.Option(
+        help="auto (CUDA when available), cpu or cuda"
+    )] = None,
     known_degradation: Annotated[bool, typer.Option(
         "--known-degradation",
         help="Dataset mode: train against the protocol's true PSF/SRF, held fixed (no L_DE "
@@ -146,10 +154,19 @@ def train_command(
     )
 
     model_doc, train_doc = _read_config(config)
+    if recipe is not None:
+        from mossfuse.methods.mossfuse.trainer import recipe as named_recipe
+
+        base_model, base_train = named_recipe(recipe)
+        if "steps" in train_doc:
+            base_train.pop("epochs", None)
+        model_doc, train_doc = {**base_model, **model_doc}, {**base_train, **train_doc}
+    if device is not None and device not in ("auto", "cpu", "cuda"):
+        raise MossfuseInputError(f"--device must be auto, cpu or cuda; got {device!r}")
     overrides = {"steps": steps, "epochs": epochs, "crop": crop, "batch_size": batch, "lr": lr,
                  "degradation_warmup_steps": degradation_warmup,
                  "validate_every": validate_every, "checkpoint_every": checkpoint_every,
-                 "seed": seed, "threads": threads}
+                 "seed": seed, "threads": threads, "device": device}
     train_doc.update({k: v for k, v in overrides.items() if v is not None})
     if steps is not None:
         train_doc.pop("epochs", None)

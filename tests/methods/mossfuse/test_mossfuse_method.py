@@ -109,7 +109,9 @@ def test_untrained_model_loads_matching_shipped_weights(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "untrained" warning
         res = fresh.fuse(_inputs())
-    assert res.info["trained"] and res.info["weights"].endswith("tiny_x4.safetensors")
+    assert res.info["trained"] and res.info["weights_path"].endswith("tiny_x4.safetensors")
+    assert res.info["weights_source"] == "shipped with mossfuse"
+    assert res.info["weights"].startswith(res.info["weights_path"])
     np.testing.assert_allclose(res.hr_hsi, trained.fuse(_inputs()).hr_hsi, atol=1e-6)
     # another ratio has no shipped checkpoint: random weights, with the warning
     with pytest.warns(RuntimeWarning, match="no shipped checkpoint"):

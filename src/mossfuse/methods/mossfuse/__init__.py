@@ -7,7 +7,9 @@ authors' released model as defaults (:class:`MossFuseConfig`).
 Modules: :mod:`.config` (options, release defaults), :mod:`.blocks` (SWT, LK-CNN, aggregation
 blocks), :mod:`.network` (encoders, decoders, parameter counts), :mod:`.inference` (fused fast
 inference path), :mod:`.degradation` (learnable PSF/SRF), :mod:`.losses`, :mod:`.training`
-(``train_step``), :mod:`.method` (the registered ``"mossfuse"`` method).
+(``train_step``), :mod:`.method` (the registered ``"mossfuse"`` method), :mod:`.official`
+(importing the authors' released ``.pth``), :mod:`.weights` (which weights are used by default,
+the user's weights folder, ``describe_weights``).
 """
 
 from mossfuse.methods.mossfuse.config import MossFuseConfig
@@ -23,9 +25,11 @@ from mossfuse.methods.mossfuse.network import (
     print_parameter_count,
 )
 from mossfuse.methods.mossfuse.training import TrainState, make_degradation, train_step
+from mossfuse.methods.mossfuse.weights import describe_weights, import_official
 
 __all__ = [
     "DegradationModule", "FusedMossFuse", "LossTerms", "MossFuse", "MossFuseConfig",
     "MossFuseNet", "MossFuseOutputs", "ParameterCount", "TrainState", "count_parameters",
-    "make_degradation", "mossfuse_losses", "print_parameter_count", "train_step",
+    "describe_weights", "import_official", "make_degradation", "mossfuse_losses",
+    "print_parameter_count", "train_step",
 ]

@@ -71,6 +71,20 @@ class MossFuseConfig(MethodConfig):
         num_threads: torch intra-op threads during ``fuse`` (None = leave torch's setting).
         memory_limit_gb: memory guard of whole-image inference (None = 90 % of the memory
             available when ``fuse`` is called); larger images get a clear error advising tiles.
+        adapt_steps: per-scene adaptation before ``fuse`` (0 = off): this many steps of the
+            self-supervised training losses (those of training: L_MA, L_SC, L_DE, and L_SCT
+            when ``use_sct_loss``; never a reference) on random crops of the pair being fused,
+            starting from the loaded weights; the loaded weights themselves stay unchanged.
+        adapt_crop: HR crop side of the adaptation (the release's training crop, 128; clipped
+            to the image, rounded down to a multiple of r).
+        adapt_batch_size: crops per adaptation step (the release's batch, 2).
+        adapt_lr: Adam learning rate of the adaptation, network and degradation module
+            (1e-5: from the official weights on ``face``, 4 steps at the release's 9e-5 lost
+            1.0 dB, at 1e-5 gained 0.2 dB; see ``benchmarks/mossfuse_official``).
+        adapt_seed: seed of the adaptation's crop order.
+        adapt_batchnorm: ``frozen`` (BatchNorm keeps the loaded running statistics and uses
+            them in the adaptation's forward passes, as at inference) or ``train`` (batch
+            statistics, running statistics updated from the scene's crops, as in training).
     """
 
     hsi_bands: int = Field(31, ge=1)
@@ -106,6 +120,13 @@ class MossFuseConfig(MethodConfig):
     inference_dtype: Literal["float32", "bfloat16"] = "float32"
     num_threads: int | None = None
     memory_limit_gb: float | None = Field(None, gt=0)
+
+    adapt_steps: int = Field(0, ge=0)
+    adapt_crop: int = Field(128, ge=1)
+    adapt_batch_size: int = Field(2, ge=1)
+    adapt_lr: float = Field(1e-5, gt=0)
+    adapt_seed: int = 0
+    adapt_batchnorm: Literal["frozen", "train"] = "frozen"
 
     @model_validator(mode="after")
     def _check(self) -> MossFuseConfig:

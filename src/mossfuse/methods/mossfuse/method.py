@@ -95,7 +95,8 @@ class MossFuse(TrainableMethod):
 
     #: settings of how to run, not of what was trained: what the caller sets explicitly
     #: survives :meth:`load` (a checkpoint's config replaces everything else)
-    RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb")
+    RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb", "adapt_steps",
+                      "adapt_crop", "adapt_batch_size", "adapt_lr", "adapt_seed", "adapt_batchnorm")
 
     def __init__(self, config: MossFuseConfig | dict | None = None, **overrides: Any):
         explicit = set(overrides)
@@ -106,6 +107,9 @@ class MossFuse(TrainableMethod):
         super().__init__(config, **overrides)
         self._runtime = {k: getattr(self.config, k) for k in self.RUNTIME_FIELDS
                          if k in explicit}
+        #: every field the caller set explicitly (an imported checkpoint must agree with them)
+        self._explicit = {k: getattr(self.config, k) for k in explicit
+                          if k in type(self.config).model_fields}
         self._build()
 
     def _build(self) -> None:
@@ -113,6 +117,9 @@ class MossFuse(TrainableMethod):
         self.degradation = make_degradation(self.config)
         self.trained = False
         self.weights_path: str | None = None
+        #: why these weights: "given" (load), "MOSSFUSE_WEIGHTS", "user weights folder ...",
+        #: "shipped with mossfuse" (see :mod:`.weights`)
+        self.weights_source: str | None = None
         self._fused: FusedMossFuse | None = None
 
     # --- inference ---------------------------------------------------------------------------
@@ -130,29 +137,38 @@ class MossFuse(TrainableMethod):
 
     def _fuse(self, inputs: FusionInputs) -> FusionResult:
         cfg = self.config
-        if inputs.lr_hsi.shape[0] != cfg.hsi_bands or inputs.hr_msi.shape[0] != cfg.msi_bands:
+        n_hsi, n_msi = inputs.lr_hsi.shape[0], inputs.hr_msi.shape[0]
+        if not self.trained and self.weights_path is None:
+            # only a model nobody loaded weights into picks its own (see .weights for the order)
+            from mossfuse.methods.mossfuse.weights import resolve_weights
+
+            choice = resolve_weights(n_hsi, n_msi, inputs.ratio)
+            if choice is not None:
+                self.load(choice.path)  # keeps what the caller set explicitly (see load)
+                self.weights_source = choice.source
+                cfg = self.config
+        if n_hsi != cfg.hsi_bands or n_msi != cfg.msi_bands:
+            loaded = (f" by its weights {self.weights_path} [{self.weights_source}]"
+                      if self.weights_path else "")
             raise MossfuseInputError(
-                f"MossFuse is configured for B={cfg.hsi_bands} HSI and b={cfg.msi_bands} MSI "
-                f"bands; got B={inputs.lr_hsi.shape[0]}, b={inputs.hr_msi.shape[0]} (set "
+                f"MossFuse is configured{loaded} for B={cfg.hsi_bands} HSI and "
+                f"b={cfg.msi_bands} MSI bands; got B={n_hsi}, b={n_msi} (set "
                 "hsi_bands/msi_bands, or load a checkpoint trained on such data)"
             )
         if not self.trained:
-            shipped = shipped_weights(cfg.hsi_bands, cfg.msi_bands, inputs.ratio)
-            # only a model nobody loaded weights into takes the shipped ones
-            if shipped is not None and cfg.ratio == inputs.ratio and self.weights_path is None:
-                self.load(shipped)  # keeps what the caller set explicitly (see load)
-                cfg = self.config
-            else:
-                why = (f"checkpoint {self.weights_path} is untrained" if self.weights_path
-                       else f"no shipped checkpoint for B={cfg.hsi_bands}, b={cfg.msi_bands}, "
-                            f"ratio {inputs.ratio}")
-                warnings.warn(
-                    f"MossFuse is running with untrained (random) weights: {why}; load a "
-                    "trained one (--weights) or train first (mossfuse train)", RuntimeWarning,
-                    stacklevel=3,
-                )
+            why = (f"checkpoint {self.weights_path} is untrained" if self.weights_path
+                   else f"no shipped checkpoint (nor an imported one) for B={cfg.hsi_bands}, "
+                        f"b={cfg.msi_bands}, ratio {inputs.ratio}")
+            warnings.warn(
+                f"MossFuse is running with untrained (random) weights: {why}; load a "
+                "trained one (--weights) or train first (mossfuse train)", RuntimeWarning,
+                stacklevel=3,
+            )
         self._check_memory(*inputs.hr_msi.shape[-2:])
-        fused = self.inference_path()
+        fused, degradation, adapt_info = self.inference_path(), self.degradation, None
+        if cfg.adapt_steps > 0:
+            net, degradation, adapt_info = self.adapted(inputs)
+            fused = net.inference_path(_DTYPES[cfg.inference_dtype])
         old_threads = torch.get_num_threads()
         if cfg.num_threads is not None:
             torch.set_num_threads(cfg.num_threads)
@@ -167,16 +183,21 @@ class MossFuse(TrainableMethod):
         finally:
             if cfg.num_threads is not None:
                 torch.set_num_threads(old_threads)
-        est = self.degradation.export()
+        est = degradation.export()
         info = {
             "trained": self.trained,
-            "weights": self.weights_path,
+            "weights": (f"{self.weights_path} [{self.weights_source or 'given'}]"
+                        if self.weights_path else None),
+            "weights_path": self.weights_path,
+            "weights_source": (self.weights_source or "given") if self.weights_path else None,
             "psf_sigma_px": est["sigma"],
             "psf_eigenvalues_px2": list(est["eigenvalues"]),
             "psf_theta_rad": est["theta"],
             "model_ratio": self.degradation.ratio,
             "input_ratio": int(inputs.ratio),
         }
+        if adapt_info is not None:
+            info["adaptation"] = {k: v for k, v in adapt_info.items() if k != "history"}
         return FusionResult(
             hr_hsi=hr_hsi, estimated_srf=est["srf"], estimated_psf=est["kernel"], info=info
         )
@@ -203,6 +224,62 @@ class MossFuse(TrainableMethod):
                 "tiles (mossfuse fuse --tile-size 1024), use inference_dtype='bfloat16', or raise "
                 "memory_limit_gb"
             )
+
+    # --- per-scene adaptation -----------------------------------------------------------------
+    def adapt_train_config(self, inputs: FusionInputs, steps: int | None = None, **overrides):
+        """The :class:`~.trainer.TrainConfig` of :meth:`adapted` for these inputs: single-scene
+        mode, ``steps`` (default ``adapt_steps``) network steps, random crops of
+        ``adapt_crop`` px (clipped to the image; whole image when smaller than r), batch
+        ``adapt_batch_size``, constant lr ``adapt_lr``, no files, no progress bar."""
+        from mossfuse.methods.mossfuse.trainer import TrainConfig
+
+        cfg = self.config
+        r = int(inputs.ratio)
+        side = min(cfg.adapt_crop, min(inputs.hr_msi.shape[-2:]))
+        crop = (side // r) * r if side >= r else None
+        lr = cfg.adapt_lr
+        kw = dict(mode="single-scene", crop=crop, sampling="random", augment=True,
+                  batch_size=cfg.adapt_batch_size, steps=cfg.adapt_steps if steps is None
+                  else steps, lr=lr, lr_degradation=lr, lr_schedule="constant",
+                  seed=cfg.adapt_seed, checkpoint_every=0, validate_every=0, log_every=10,
+                  progress=False, device="cpu")
+        kw.update(overrides)
+        return TrainConfig(**kw)
+
+    def adapted(self, inputs: FusionInputs, steps: int | None = None, *, evaluator=None,
+                **overrides: Any) -> tuple[MossFuseNet, Any, dict[str, Any]]:
+        """Per-scene adaptation: fine-tune copies of the loaded network and degradation module
+        on ``inputs`` alone with the self-supervised training losses (no reference; the PSF
+        and SRF of ``inputs`` are dropped), see :meth:`adapt_train_config`.
+
+        Test-time adaptation of a pre-trained unsupervised fusion network, as the paper's
+        single-scene setting trains from scratch (MossFuse Sec. 3.7); here it starts from the
+        loaded weights. ``evaluator`` (a validation callable holding references, for
+        benchmarks only) and ``overrides`` (e.g. ``validate_every``) go to the trainer.
+
+        Returns ``(net (eval mode), degradation, info)``: info has ``steps``, ``seconds``
+        (training time without validation), ``crop``, ``lr`` and the last loss terms.
+        """
+        import copy
+
+        from mossfuse.methods.mossfuse.trainer import train
+
+        tc = self.adapt_train_config(inputs, steps, **overrides)
+        if not self.trained:
+            warnings.warn("adapting untrained (random) weights", RuntimeWarning, stacklevel=2)
+        net = copy.deepcopy(self.net)
+        net.frozen_batchnorm = self.config.adapt_batchnorm == "frozen"
+        result = train(self.config, tc, [inputs.blind()], None, evaluator=evaluator,
+                       net=net, degradation=copy.deepcopy(self.degradation))
+        result.state.net.frozen_batchnorm = False
+        val_s = sum(float(h.get("val_seconds", 0.0)) for h in result.history)
+        losses = {k: float(v) for k, v in result.last.items()
+                  if k in ("ma", "sc", "sct", "de", "total")}
+        info = {"steps": int(tc.steps or 0), "seconds": float(result.seconds) - val_s,
+                "crop": tc.crop, "batchnorm": self.config.adapt_batchnorm,
+                "batch_size": tc.batch_size, "lr": tc.lr, "seed": tc.seed,
+                "last_losses": losses, "history": result.history}
+        return result.state.net.cpu().eval(), result.state.degradation.cpu(), info
 
     # --- training ----------------------------------------------------------------------------
     def fit(
@@ -262,11 +339,14 @@ class MossFuse(TrainableMethod):
             p = p.with_name(p.name + ".safetensors")
         return p, p.with_suffix(".json")
 
-    def save(self, path: str | Path, storage_dtype: torch.dtype = torch.float32) -> None:
-        """Write ``<path>.safetensors`` and ``<path>.json`` (atomic writes).
+    def save(self, path: str | Path, storage_dtype: torch.dtype = torch.float32,
+             origin: dict[str, Any] | None = None) -> None:
+        """Write ``<path>.safetensors`` and ``<path>.json`` (atomic writes: both go to temporary
+        names, renamed only once both are complete).
 
         ``storage_dtype=torch.bfloat16`` halves the file (the shipped checkpoint: 1.2 MB instead
         of 2.4 MB; relative rounding <= 0.4 % per tensor); :meth:`load` casts back to float32.
+        ``origin`` (e.g. the imported authors' file and its SHA-256) is stored in the JSON.
         """
         weights, meta = self._paths(path)
 
@@ -287,14 +367,29 @@ class MossFuse(TrainableMethod):
             "parameters": {"total": counts.total, "inference": counts.inference},
             "storage_dtype": str(storage_dtype).removeprefix("torch."),
         }
-        with atomic_path(weights) as tmp:
-            save_file(tensors, str(tmp), metadata={"method": self.name})
-        with atomic_path(meta) as tmp:
-            tmp.write_text(json.dumps(doc, indent=2))
+        if origin is not None:
+            doc["origin"] = origin
+        with atomic_path(weights) as tmp_w, atomic_path(meta) as tmp_m:
+            save_file(tensors, str(tmp_w), metadata={"method": self.name})
+            tmp_m.write_text(json.dumps(doc, indent=2))
 
     def load(self, path: str | Path) -> None:
         """Read a checkpoint written by :meth:`save`; the saved config replaces this one,
-        except the :attr:`RUNTIME_FIELDS` the caller set explicitly when creating the method."""
+        except the :attr:`RUNTIME_FIELDS` the caller set explicitly when creating the method.
+
+        A ``.pth``/``.pt`` file is read as the MossFuse authors' released checkpoint
+        (:mod:`.official`: ``torch.load(weights_only=True)`` only, tensors mapped by name; the
+        widths come from the file, the ratio from this config, default 32)."""
+        from mossfuse.methods.mossfuse.official import is_torch_checkpoint, load_official_into
+
+        if is_torch_checkpoint(path):
+            # the release's defaults, with whatever the caller set explicitly
+            self.config = self.Config(**{**self._explicit, **self._runtime})
+            load_official_into(self, path, explicit=self._explicit)
+            self.trained = True
+            self.weights_path = str(path)
+            self.weights_source = None
+            return
         weights, meta = self._paths(path)
         for p in (weights, meta):
             if not p.exists():
@@ -310,7 +405,9 @@ class MossFuse(TrainableMethod):
         runtime = dict(self._runtime)
         if "inference_dtype" not in runtime and not _bf16_is_fast():
             runtime["inference_dtype"] = "float32"
-        self.config = self.Config(**{**doc["config"], **runtime})
+        # adaptation is a setting of how to fuse, never inherited from a checkpoint's file
+        saved = {k: v for k, v in doc["config"].items() if not k.startswith("adapt_")}
+        self.config = self.Config(**{**saved, **runtime})
         self._build()
         tensors = load_file(str(weights))
         net_sd = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
@@ -324,4 +421,5 @@ class MossFuse(TrainableMethod):
             ) from exc
         self.trained = bool(doc.get("trained", False))
         self.weights_path = str(weights)
+        self.weights_source = None
         self.net.eval()

@@ -203,6 +203,11 @@ class MossFuseNet(nn.Module):
     torch.Size([1, 8, 16, 16])
     """
 
+    #: keep every BatchNorm in eval mode (running statistics used, not updated) even in
+    #: ``train()``: fine-tuning on a batch of 2 crops of one scene (per-scene adaptation)
+    #: would otherwise replace the statistics learned on a dataset
+    frozen_batchnorm: bool = False
+
     def __init__(self, cfg: MossFuseConfig):
         super().__init__()
         self.cfg = cfg
@@ -212,6 +217,16 @@ class MossFuseNet(nn.Module):
         self.decoder_hsi = ReconstructionDecoder(cfg, "spectral", cfg.hsi_bands)
         self.decoder_lr_msi = LRMSIDecoder(cfg, cfg.msi_bands)
         self.decoder_fused = FusionDecoder(cfg, cfg.hsi_bands)
+
+    def train(self, mode: bool = True) -> MossFuseNet:
+        """``nn.Module.train``, except that :attr:`frozen_batchnorm` keeps BatchNorm in eval
+        mode."""
+        super().train(mode)
+        if mode and self.frozen_batchnorm:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
 
     def _check(self, hr_msi: torch.Tensor, lr_hsi: torch.Tensor) -> None:
         if hr_msi.ndim != 4 or lr_hsi.ndim != 4:

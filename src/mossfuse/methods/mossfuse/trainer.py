@@ -196,6 +196,34 @@ class TrainConfig(BaseModel):
         return 1000 if self.steps is None else self.steps
 
 
+#: Named training recipes: ``{"model": MossFuseConfig fields, "train": TrainConfig fields}``
+#: (``mossfuse train --recipe NAME``; a ``--config`` file and explicit options override them).
+#:
+#: ``paper``: the recipe the MossFuse paper states (Sec. 4.1): 300 epochs of 128 px crops (the
+#: release's grid, stride crop / 2 = 64: 49 crops per 512 px image, batch 2, no shuffling, random
+#: rot90/flips), Adam with a cosine schedule 1e-3 -> 1e-6, loss weights alpha1..3 = 0.1 / 1 / 1
+#: with L_SCT on. The paper gives one schedule; the degradation module follows it (starts at
+#: 1e-3, scaled like the network's lr). On CUDA when present (``device="auto"``).
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {
+        "model": {"use_sct_loss": True, "alpha_sc": 0.1, "alpha_sct": 1.0, "alpha_de": 1.0},
+        "train": {"epochs": 300, "crop": 128, "crop_stride": None, "sampling": "grid",
+                  "batch_size": 2, "shuffle": False, "augment": True, "lr": 1e-3,
+                  "lr_schedule": "cosine", "lr_min": 1e-6, "warmup_steps": 0,
+                  "lr_degradation": 1e-3, "degradation_schedule": "follow",
+                  "degradation_warmup_steps": 0, "degradation_after_warmup": "joint",
+                  "optimizer": "adam", "device": "auto"},
+    },
+}
+
+
+def recipe(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(model fields, train fields)`` of a named recipe (copies), see :data:`RECIPES`."""
+    if name not in RECIPES:
+        raise MossfuseInputError(f"unknown training recipe {name!r}; available: {sorted(RECIPES)}")
+    return dict(RECIPES[name]["model"]), dict(RECIPES[name]["train"])
+
+
 # --------------------------------------------------------------------------------------------
 # Which crop each sample is
 # --------------------------------------------------------------------------------------------
