@@ -109,6 +109,17 @@ class TrainableMethod(FusionMethod):
 
 _REGISTRY: dict[str, type[FusionMethod]] = {}
 
+#: built-in methods by name -> ``"module:Class"``; a method's module is imported only when that
+#: method is asked for (start-up: ``bicubic`` must not pay for torch, ``gsa`` for the networks)
+BUILTIN_METHODS: dict[str, str] = {
+    "bicubic": "mossfuse.methods.bicubic:Bicubic",
+    "cnmf": "mossfuse.methods.cnmf:CNMF",
+    "gsa": "mossfuse.methods.gsa:GSA",
+    "hysure": "mossfuse.methods.hysure:HySure",
+    "mossfuse": "mossfuse.methods.mossfuse.method:MossFuse",
+    "scalmu": "mossfuse.methods.scalmu.method:Scalmu",
+}
+
 
 def register_method(cls: type[FusionMethod]) -> type[FusionMethod]:
     """Class decorator adding a method to the registry under ``cls.name``."""
@@ -117,16 +128,27 @@ def register_method(cls: type[FusionMethod]) -> type[FusionMethod]:
 
 
 def available_methods() -> list[str]:
-    _import_builtin()
-    return sorted(_REGISTRY)
+    """Names of the registered methods (built-in and :func:`register_method`-ed); imports
+    nothing."""
+    return sorted(set(BUILTIN_METHODS) | set(_REGISTRY))
+
+
+def method_class(name: str) -> type[FusionMethod]:
+    """The class of a registered method, importing only its own module."""
+    if name not in _REGISTRY and name in BUILTIN_METHODS:
+        import importlib
+
+        module, _, attr = BUILTIN_METHODS[name].partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        _REGISTRY.setdefault(name, cls)
+    if name not in _REGISTRY:
+        raise MossfuseInputError(f"unknown method '{name}'; available: {available_methods()}")
+    return _REGISTRY[name]
 
 
 def get_method(name: str, config: MethodConfig | dict | None = None, **overrides) -> FusionMethod:
-    """Instantiate a registered method by name."""
-    _import_builtin()
-    if name not in _REGISTRY:
-        raise MossfuseInputError(f"unknown method '{name}'; available: {sorted(_REGISTRY)}")
-    return _REGISTRY[name](config, **overrides)
+    """Instantiate a registered method by name (imports only that method's module)."""
+    return method_class(name)(config, **overrides)
 
 
 def load_method(
@@ -140,24 +162,3 @@ def load_method(
             raise MossfuseInputError(f"method '{name}' has no weights to load (got {weights})")
         method.load(weights)
     return method
-
-
-_BUILTIN_MODULES = (
-    "mossfuse.methods.bicubic",
-    "mossfuse.methods.gsa",
-    "mossfuse.methods.cnmf",
-    "mossfuse.methods.hysure",
-    "mossfuse.methods.mossfuse",
-    "mossfuse.methods.scalmu",
-)
-
-
-def _import_builtin() -> None:
-    import importlib
-
-    for mod in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:  # a real missing dependency inside an existing module
-                raise
