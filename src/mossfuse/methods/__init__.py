@@ -13,6 +13,7 @@ _EXPORTS = {
     "get_method": "mossfuse.methods.base",
     "load_method": "mossfuse.methods.base",
     "method_class": "mossfuse.methods.base",
+    "method_summaries": "mossfuse.methods.base",
     "register_method": "mossfuse.methods.base",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -25,5 +26,6 @@ __all__ = [
     "get_method",
     "load_method",
     "method_class",
+    "method_summaries",
     "register_method",
 ]

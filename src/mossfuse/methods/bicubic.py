@@ -15,7 +15,13 @@ import numpy as np
 
 from mossfuse.data.scene import FusionInputs
 from mossfuse.methods._cubic import cubic_upsample
-from mossfuse.methods.base import FusionMethod, FusionResult, MethodConfig, register_method
+from mossfuse.methods.base import (
+    BUILTIN_METHODS,
+    FusionMethod,
+    FusionResult,
+    MethodConfig,
+    register_method,
+)
 
 
 class BicubicConfig(MethodConfig):
@@ -32,6 +38,7 @@ class Bicubic(FusionMethod):
     """Bicubic interpolation of the LR-HSI (OpenCV-equivalent)."""
 
     name = "bicubic"
+    description = BUILTIN_METHODS["bicubic"].description
     Config = BicubicConfig
     uses_degradation = False
 

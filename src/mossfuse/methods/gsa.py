@@ -43,7 +43,13 @@ from pydantic import Field
 
 from mossfuse.data.scene import FusionInputs
 from mossfuse.methods._cubic import cubic_upsample
-from mossfuse.methods.base import FusionMethod, FusionResult, MethodConfig, register_method
+from mossfuse.methods.base import (
+    BUILTIN_METHODS,
+    FusionMethod,
+    FusionResult,
+    MethodConfig,
+    register_method,
+)
 from mossfuse.methods.estimation import resolve_degradation
 from mossfuse.physics.spatial import spatial_degrade
 
@@ -152,6 +158,7 @@ class GSA(FusionMethod):
     """
 
     name = "gsa"
+    description = BUILTIN_METHODS["gsa"].description
     Config = GSAConfig
 
     def _fuse(self, inputs: FusionInputs) -> FusionResult:

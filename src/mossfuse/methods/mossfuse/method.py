@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from mossfuse._atomic import atomic_path
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
-from mossfuse.methods.base import FusionResult, TrainableMethod, register_method
+from mossfuse.methods.base import BUILTIN_METHODS, FusionResult, TrainableMethod, register_method
 from mossfuse.methods.mossfuse.config import MossFuseConfig
 from mossfuse.methods.mossfuse.inference import FusedMossFuse
 from mossfuse.methods.mossfuse.network import MossFuseNet, count_parameters
@@ -90,12 +90,20 @@ class MossFuse(TrainableMethod):
     """
 
     name = "mossfuse"
+    description = BUILTIN_METHODS["mossfuse"].description
     Config = MossFuseConfig
     uses_degradation = False  # the network learns its own PSF/SRF
 
     #: settings of how to run, not of what was trained: what the caller sets explicitly
     #: survives :meth:`load` (a checkpoint's config replaces everything else)
     RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb")
+
+    @classmethod
+    def default_weights(cls) -> str:
+        found = [f"{path.stem} ({b}+{m} bands, x{r})" for (b, m, r) in SHIPPED_WEIGHTS
+                 if (path := shipped_weights(b, m, r)) is not None]
+        return ("shipped " + ", ".join(found) if found else "none shipped") + \
+            "; otherwise --weights"
 
     def __init__(self, config: MossFuseConfig | dict | None = None, **overrides: Any):
         explicit = set(overrides)
