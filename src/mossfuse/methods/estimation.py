@@ -45,6 +45,7 @@ import numpy as np
 
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
+from mossfuse.methods._optim import minimize_bounded, nnls
 from mossfuse.physics.psf import default_centre, gaussian_kernel, kernel_moments
 from mossfuse.physics.spatial import hr_windows, spatial_degrade
 from mossfuse.physics.spectral import spectral_degrade
@@ -132,8 +133,6 @@ class _SRFSolver:
         self.n_pix = n
 
     def solve(self, z: np.ndarray) -> tuple[np.ndarray, float]:
-        import scipy.optimize
-
         z = np.asarray(z, dtype=np.float64).reshape(np.shape(z)[0], -1)
         if z.shape[1] != self.n_pix:
             raise MossfuseInputError(
@@ -143,7 +142,7 @@ class _SRFSolver:
         qc = z @ self.q[: self.n_pix]
         if self.weight:
             qc = qc + self.weight * self.q[-1][None, :]
-        srf = np.stack([scipy.optimize.nnls(self.r, qc[j], maxiter=50 * self.r.shape[1])[0]
+        srf = np.stack([nnls(self.r, qc[j], maxiter=50 * self.r.shape[1])
                         for j in range(z.shape[0])])  # b MSI bands (not pixels)
         resid = float(np.linalg.norm(srf @ self.yh - z) / max(np.linalg.norm(z), 1e-30))
         return srf, resid
@@ -296,14 +295,10 @@ def estimate_degradation(
     def iso_kernel(sigma: float, off: tuple[int, int]) -> np.ndarray:
         return gaussian_kernel(size, sigma, centre=(centre + off[0], centre + off[1]))
 
-    import scipy.optimize
-
     def fit_sigma(off: tuple[int, int]) -> tuple[float, float]:
-        res = scipy.optimize.minimize_scalar(
-            lambda t: objective(iso_kernel(float(np.exp(t)), off))[0],
-            bounds=(np.log(lo), np.log(hi)), method="bounded", options={"xatol": 1e-3},
-        )
-        return float(np.exp(res.x)), float(res.fun)
+        t, fun = minimize_bounded(lambda t: objective(iso_kernel(float(np.exp(t)), off))[0],
+                                  float(np.log(lo)), float(np.log(hi)), xatol=1e-3)
+        return float(np.exp(t)), float(fun)
 
     # coarse search over integer peak offsets (the sampling-phase error), then a 1-D fit of sigma
     grid = np.geomspace(lo, hi, 7)
@@ -319,6 +314,8 @@ def estimate_degradation(
     info.update(offset=best_off, effective_phase=(phase + best_off[0], phase + best_off[1]))
 
     if anisotropic:
+        import scipy.optimize
+
         def aniso_kernel(theta_vec: np.ndarray) -> np.ndarray:
             l1, l2 = float(np.exp(theta_vec[0])), float(np.exp(theta_vec[1]))
             return gaussian_kernel(size, lambdas=(l1, l2), theta=float(theta_vec[2]),
