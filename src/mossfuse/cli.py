@@ -343,16 +343,24 @@ app.command("train")(train_command)
 from mossfuse.analyze_cli import analyze_app  # noqa: E402
 
 app.add_typer(analyze_app, name="analyze")
-from mossfuse.weights_cli import weights_app; app.add_typer(weights_app, name="weights")  # noqa
+from mossfuse.weights_cli import weights_app  # noqa: E402
+
+app.add_typer(weights_app, name="weights")
 
 
 @app.command()
 def methods() -> None:
-    """List the registered fusion methods."""
-    from mossfuse.methods import available_methods
+    """List the registered fusion methods: what each does, whether it is learned (and which
+    weights it uses by default), whether it uses the (known or estimated) degradation."""
+    from mossfuse.methods import method_summaries
 
-    for name in available_methods():
-        typer.echo(name)
+    for s in method_summaries():
+        kind = "learned" if s["learned"] else "classical"
+        deg = ("uses the degradation (known or estimated PSF/SRF)" if s["uses_degradation"]
+               else "does not use a given degradation")
+        line = f"{s['name']}: {s['description']} [{kind}; {deg}"
+        line += f"; weights: {s['weights']}]" if s["learned"] else "]"
+        typer.echo(line)
 
 
 @app.command()

@@ -8,8 +8,10 @@ into one line on stderr and a non-zero exit.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by check_cube: `mossfuse --help` needs none of it
+    import numpy as np
 
 
 class MossfuseError(Exception):
@@ -44,6 +46,8 @@ def check_cube(
     (scale it explicitly first), NaN/Inf (unless ``allow_nan``), or values outside
     ``value_range`` by more than ``tol``.
     """
+    import numpy as np
+
     arr = np.asarray(cube)
     if arr.ndim != 3:
         raise MossfuseInputError(

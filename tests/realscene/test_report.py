@@ -180,3 +180,56 @@ def test_report_renders_in_headless_chromium(report, tmp_path: Path):
         check=True, timeout=60, capture_output=True,
     )
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+# --- report nits (issue #16, item 6) -----------------------------------------------------------
+def _srf_figure(monkeypatch, **kw):
+    """Draw an SRF figure and return it (its axes and legend), not only the PNG."""
+    from mossfuse.bench import figures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path, dpi: drawn.setdefault("fig", fig))
+    args = {"srf_true": None, "srf_est": None, "psf_true": None, "psf_est": None,
+            "wavelengths_nm": WL, **kw}
+    figures.save_srf_psf_figure("unused.png", **args)
+    ax = drawn["fig"].axes[0]
+    leg = ax.get_legend()
+    return ax.get_title(), [t.get_text() for t in leg.get_texts()], leg.get_title().get_text()
+
+
+def test_srf_plot_title_names_only_the_curves_drawn(monkeypatch):
+    est = _rgb_srf()
+    title, _, _ = _srf_figure(monkeypatch, srf_est=est, band_names=("R", "G", "B"))
+    assert title == "SRF (estimated)" and "true" not in title
+    title, labels, _ = _srf_figure(monkeypatch, srf_true=est, srf_est=est,
+                                   band_names=("R", "G", "B"))
+    assert "solid: true" in title and "R true" in labels and "R est." in labels
+    title, _, _ = _srf_figure(monkeypatch, srf_true=est, band_names=("R", "G", "B"))
+    assert title == "SRF (true)"
+
+
+def test_srf_legend_uses_msi_band_names(monkeypatch):
+    est = _rgb_srf()
+    _, labels, head = _srf_figure(monkeypatch, srf_est=est, band_names=("Red", "Green", "Blue"))
+    assert labels == ["Red est.", "Green est.", "Blue est."] and head == ""
+    # names unknown, 3 bands: R, G, B as the SRF notes assume, and the legend says so
+    _, labels, head = _srf_figure(monkeypatch, srf_est=est, band_names=())
+    assert labels == ["R est.", "G est.", "B est."] and "assumed R, G, B" in head
+    _, labels, _ = _srf_figure(monkeypatch, srf_est=np.vstack([est, est[:1]]), band_names=())
+    assert labels[0] == "band0 est." and len(labels) == 4
+
+
+def test_report_shows_shapes_h_w_bands_and_neutral_no_warnings(report):
+    from mossfuse.realscene.report import _html
+
+    summary, folder = report
+    page = (folder / "report" / "index.html").read_text()
+    assert "(32, 32, 16) (H x W x bands)" in page  # LR-HSI 16 bands of 32 x 32
+    assert "(128, 128, 3) (H x W x bands)" in page
+    assert "[16, 32, 32]" not in page and "(16, 32, 32)" not in page
+    quiet = _html({**summary, "warnings": []}, {})
+    section = quiet.split("<h2>Warnings</h2>")[1].split("<h2>")[0]
+    assert "none" in section and 'class="warn"' not in section
+    loud = _html({**summary, "warnings": ["PSF too wide"]}, {})
+    section = loud.split("<h2>Warnings</h2>")[1].split("<h2>")[0]
+    assert 'class="warn"' in section and "PSF too wide" in section and "none" not in section

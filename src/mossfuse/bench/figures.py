@@ -256,6 +256,25 @@ def save_spectra_figure(
     return _save(fig, path, dpi)
 
 
+def _msi_band_labels(band_names: Sequence[str], n: int) -> tuple[list[str], bool]:
+    """Legend names of ``n`` MSI bands and whether they are assumed: the given names, else
+    R, G, B for a 3-band MSI (the assumption the SRF plausibility notes state,
+    :func:`mossfuse.realscene.degradation_files.srf_warnings`), else ``band0`` ..."""
+    names = [str(b) for b in band_names]
+    if len(names) == n:
+        return names, False
+    if n == 3:
+        return ["R", "G", "B"], True
+    return [f"band{j}" for j in range(n)], False
+
+
+def _srf_title(has_true: bool, has_est: bool) -> str:
+    """The SRF panel's title names only the line styles that are drawn."""
+    if has_true and has_est:
+        return "SRF (solid: true, dashed: estimated)"
+    return "SRF (true)" if has_true else "SRF (estimated)"
+
+
 def save_srf_psf_figure(
     path: str | Path,
     srf_true: np.ndarray | None,
@@ -283,7 +302,7 @@ def save_srf_psf_figure(
         ax = axes[0]
         b_count, B = np.asarray(srfs[0]).shape
         wl = np.arange(B) if wavelengths_nm is None else np.asarray(wavelengths_nm)
-        names = list(band_names) or [f"band{j}" for j in range(b_count)]
+        names, assumed = _msi_band_labels(band_names, b_count)
         colours = [f"C{j}" for j in range(b_count)]
         upper = [n.upper() for n in names]
         for c, col in zip("RGB", ("tab:red", "tab:green", "tab:blue"), strict=True):
@@ -297,8 +316,10 @@ def save_srf_psf_figure(
                 ax.plot(wl, np.asarray(srf_est)[j], color=colours[j], lw=1.4, ls="--",
                         label=f"{names[j]} est.")
         ax.set_xlabel("wavelength (nm)" if wavelengths_nm is not None else "band")
-        ax.set_title("SRF (solid: true, dashed: estimated)", fontsize=9)
-        ax.legend(fontsize=7, ncol=2)
+        ax.set_title(_srf_title(srf_true is not None, srf_est is not None), fontsize=9)
+        ax.legend(fontsize=7, ncol=2,
+                  title="band names unknown: assumed R, G, B" if assumed else None,
+                  title_fontsize=7)
         i = 1
     if psfs:
         vmax = max(float(p.max()) for p in psfs)

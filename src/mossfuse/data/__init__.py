@@ -4,35 +4,48 @@ Library arrays are ``(bands, H, W)`` float32 in [0, 1]; files store ``H x W x ba
 (see :mod:`mossfuse.data.io`).
 """
 
-from mossfuse.data.cave import (
-    DEV_SPLIT,
-    OFFICIAL_TEST_SPLIT,
-    OFFICIAL_TRAIN_SPLIT,
-    CaveDataset,
-    SplitSelection,
-    read_cave_scene,
-    verify_checksums,
-)
-from mossfuse.data.dead_leaves import DeadLeavesConfig, dead_leaves_stream, generate_dead_leaves
-from mossfuse.data.io import load_mat_variables, normalize_cube, read_cube, write_cube
-from mossfuse.data.remote_sensing import load_abu, load_houston2018, load_paris, load_paris_pan
-from mossfuse.data.scene import FusionInputs, Scene
-from mossfuse.data.spectral_library import SpectralLibrary, reflectance_library, spectra_from_cube
+from __future__ import annotations
 
+from mossfuse._lazy import lazy_exports
+
+_EXPORTS = {
+    "DEV_SPLIT": "mossfuse.data.cave",
+    "OFFICIAL_TEST_SPLIT": "mossfuse.data.cave",
+    "OFFICIAL_TRAIN_SPLIT": "mossfuse.data.cave",
+    "CaveDataset": "mossfuse.data.cave",
+    "SplitSelection": "mossfuse.data.cave",
+    "read_cave_scene": "mossfuse.data.cave",
+    "verify_checksums": "mossfuse.data.cave",
+    "DeadLeavesConfig": "mossfuse.data.dead_leaves",
+    "dead_leaves_stream": "mossfuse.data.dead_leaves",
+    "generate_dead_leaves": "mossfuse.data.dead_leaves",
+    "load_mat_variables": "mossfuse.data.io",
+    "normalize_cube": "mossfuse.data.io",
+    "read_cube": "mossfuse.data.io",
+    "write_cube": "mossfuse.data.io",
+    "load_abu": "mossfuse.data.remote_sensing",
+    "load_houston2018": "mossfuse.data.remote_sensing",
+    "load_paris": "mossfuse.data.remote_sensing",
+    "load_paris_pan": "mossfuse.data.remote_sensing",
+    "FusionInputs": "mossfuse.data.scene",
+    "Scene": "mossfuse.data.scene",
+    "SpectralLibrary": "mossfuse.data.spectral_library",
+    "reflectance_library": "mossfuse.data.spectral_library",
+    "spectra_from_cube": "mossfuse.data.spectral_library",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
+    "CaveDataset",
     "DEV_SPLIT",
+    "DeadLeavesConfig",
+    "FusionInputs",
     "OFFICIAL_TEST_SPLIT",
     "OFFICIAL_TRAIN_SPLIT",
-    "CaveDataset",
-    "DeadLeavesConfig",
+    "Scene",
     "SpectralLibrary",
+    "SplitSelection",
     "dead_leaves_stream",
     "generate_dead_leaves",
-    "reflectance_library",
-    "spectra_from_cube",
-    "FusionInputs",
-    "Scene",
-    "SplitSelection",
     "load_abu",
     "load_houston2018",
     "load_mat_variables",
@@ -41,6 +54,8 @@ __all__ = [
     "normalize_cube",
     "read_cave_scene",
     "read_cube",
+    "reflectance_library",
+    "spectra_from_cube",
     "verify_checksums",
     "write_cube",
 ]

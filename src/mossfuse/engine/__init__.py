@@ -6,29 +6,44 @@ for resuming (:mod:`.checkpoint`) and Dask execution (:mod:`.distributed`).
 (3, 3)
 """
 
-from mossfuse.engine.streaming import (
-    ArrayReader,
-    CubeReader,
-    CubeWriter,
-    StreamedInputs,
-    hr_output_meta,
-    open_reader,
-    open_writer,
-)
-from mossfuse.engine.tiling import (
-    SerialExecutor,
-    Tile,
-    TileBlender,
-    TiledFusion,
-    TiledReport,
-    TilePlan,
-    fuse_tiled,
-    plan_tiles,
-    resolve_tile_degradation,
-)
+from __future__ import annotations
 
+from mossfuse._lazy import lazy_exports
+
+_EXPORTS = {
+    "ArrayReader": "mossfuse.engine.streaming",
+    "CubeReader": "mossfuse.engine.streaming",
+    "CubeWriter": "mossfuse.engine.streaming",
+    "StreamedInputs": "mossfuse.engine.streaming",
+    "hr_output_meta": "mossfuse.engine.streaming",
+    "open_reader": "mossfuse.engine.streaming",
+    "open_writer": "mossfuse.engine.streaming",
+    "SerialExecutor": "mossfuse.engine.tiling",
+    "Tile": "mossfuse.engine.tiling",
+    "TileBlender": "mossfuse.engine.tiling",
+    "TiledFusion": "mossfuse.engine.tiling",
+    "TiledReport": "mossfuse.engine.tiling",
+    "TilePlan": "mossfuse.engine.tiling",
+    "fuse_tiled": "mossfuse.engine.tiling",
+    "plan_tiles": "mossfuse.engine.tiling",
+    "resolve_tile_degradation": "mossfuse.engine.tiling",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
-    "ArrayReader", "CubeReader", "CubeWriter", "SerialExecutor", "StreamedInputs", "Tile",
-    "TileBlender", "TilePlan", "TiledFusion", "TiledReport", "fuse_tiled", "hr_output_meta",
-    "open_reader", "open_writer", "plan_tiles", "resolve_tile_degradation",
+    "ArrayReader",
+    "CubeReader",
+    "CubeWriter",
+    "SerialExecutor",
+    "StreamedInputs",
+    "Tile",
+    "TileBlender",
+    "TilePlan",
+    "TiledFusion",
+    "TiledReport",
+    "fuse_tiled",
+    "hr_output_meta",
+    "open_reader",
+    "open_writer",
+    "plan_tiles",
+    "resolve_tile_degradation",
 ]

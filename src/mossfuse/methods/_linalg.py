@@ -28,8 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
-import scipy.fft
-import scipy.stats
 import torch
 import torch.nn.functional as F  # noqa: N812
 
@@ -223,6 +221,8 @@ def neumann_laplacian_eigs(h: int, w: int) -> np.ndarray:
 def dct2(x: torch.Tensor) -> torch.Tensor:
     """Orthonormal 2-D DCT-II over the last two axes (scipy.fft, as many workers as torch has
     threads)."""
+    import scipy.fft
+
     return torch.from_numpy(scipy.fft.dctn(
         x.numpy(), type=2, axes=(-2, -1), norm="ortho", workers=torch.get_num_threads()
     ))
@@ -230,6 +230,8 @@ def dct2(x: torch.Tensor) -> torch.Tensor:
 
 def idct2(x: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`dct2`."""
+    import scipy.fft
+
     return torch.from_numpy(scipy.fft.idctn(
         x.numpy(), type=2, axes=(-2, -1), norm="ortho", workers=torch.get_num_threads()
     ))
@@ -366,5 +368,7 @@ def virtual_dimensionality(data: np.ndarray, false_alarm: float = 5e-2) -> int:
     l_corr = np.sort(np.linalg.eigvalsh(corr))[::-1]
     l_cov = np.sort(np.linalg.eigvalsh(cov))[::-1]
     sigma = np.sqrt(2.0 / n * (l_corr**2 + l_cov**2))
-    tau = scipy.stats.norm.isf(false_alarm) * sigma
+    from scipy.special import ndtri
+
+    tau = -ndtri(false_alarm) * sigma  # = scipy.stats.norm.isf(false_alarm), without scipy.stats
     return max(1, int(np.sum(l_corr - l_cov > tau)))

@@ -59,8 +59,18 @@ class FusionMethod(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    #: one line for ``mossfuse methods``
+    description: ClassVar[str] = ""
+    #: True for methods with trained weights (:class:`TrainableMethod`)
+    learned: ClassVar[bool] = False
     #: False for methods that ignore the PSF/SRF (the tiling engine then skips estimation).
     uses_degradation: ClassVar[bool] = True
+
+    @classmethod
+    def default_weights(cls) -> str:
+        """Short description of the weights a default instance loads (``"none"`` for methods
+        that do not learn)."""
+        return "none"
 
     def __init__(self, config: MethodConfig | dict | None = None, **overrides: Any):
         if config is None:
@@ -97,6 +107,8 @@ class FusionMethod(ABC):
 class TrainableMethod(FusionMethod):
     """A method with learned weights: ``fit`` on inputs only, ``save``/``load`` a checkpoint."""
 
+    learned: ClassVar[bool] = True
+
     @abstractmethod
     def fit(self, training_inputs: list[FusionInputs], **kwargs: Any) -> dict[str, Any]: ...
 
@@ -109,6 +121,46 @@ class TrainableMethod(FusionMethod):
 
 _REGISTRY: dict[str, type[FusionMethod]] = {}
 
+@dataclass(frozen=True)
+class BuiltinMethod:
+    """Where a built-in method lives and what ``mossfuse methods`` says of it, known without
+    importing its module (tested equal to the class attributes)."""
+
+    target: str  #: ``"module:Class"``
+    description: str
+    learned: bool
+    uses_degradation: bool
+
+
+#: built-in methods by name; a method's module is imported only when that method is asked for
+#: (start-up: ``bicubic`` must not pay for torch, ``gsa`` for the networks)
+BUILTIN_METHODS: dict[str, BuiltinMethod] = {
+    "bicubic": BuiltinMethod(
+        "mossfuse.methods.bicubic:Bicubic",
+        "Bicubic upsampling of the LR-HSI (OpenCV convention); ignores the HR-MSI: the baseline",
+        learned=False, uses_degradation=False),
+    "cnmf": BuiltinMethod(
+        "mossfuse.methods.cnmf:CNMF",
+        "Coupled NMF unmixing (Yokoya et al. 2012), multiplicative updates",
+        learned=False, uses_degradation=True),
+    "gsa": BuiltinMethod(
+        "mossfuse.methods.gsa:GSA",
+        "GSA component substitution (Aiazzi et al. 2007), one regression per MSI band",
+        learned=False, uses_degradation=True),
+    "hysure": BuiltinMethod(
+        "mossfuse.methods.hysure:HySure",
+        "HySure (Simoes et al. 2015): subspace + vector total variation, solved by ADMM",
+        learned=False, uses_degradation=True),
+    "mossfuse": BuiltinMethod(
+        "mossfuse.methods.mossfuse.method:MossFuse",
+        "MossFuse (Du et al.): self-supervised modality-decoupling network; learns its own "
+        "PSF/SRF", learned=True, uses_degradation=False),
+    "scalmu": BuiltinMethod(
+        "mossfuse.methods.scalmu.method:Scalmu",
+        "SCALMU: unrolled coupled NMF with learned multiplicative updates, trained on "
+        "synthetic pairs", learned=True, uses_degradation=True),
+}
+
 
 def register_method(cls: type[FusionMethod]) -> type[FusionMethod]:
     """Class decorator adding a method to the registry under ``cls.name``."""
@@ -117,16 +169,27 @@ def register_method(cls: type[FusionMethod]) -> type[FusionMethod]:
 
 
 def available_methods() -> list[str]:
-    _import_builtin()
-    return sorted(_REGISTRY)
+    """Names of the registered methods (built-in and :func:`register_method`-ed); imports
+    nothing."""
+    return sorted(set(BUILTIN_METHODS) | set(_REGISTRY))
+
+
+def method_class(name: str) -> type[FusionMethod]:
+    """The class of a registered method, importing only its own module."""
+    if name not in _REGISTRY and name in BUILTIN_METHODS:
+        import importlib
+
+        module, _, attr = BUILTIN_METHODS[name].target.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        _REGISTRY.setdefault(name, cls)
+    if name not in _REGISTRY:
+        raise MossfuseInputError(f"unknown method '{name}'; available: {available_methods()}")
+    return _REGISTRY[name]
 
 
 def get_method(name: str, config: MethodConfig | dict | None = None, **overrides) -> FusionMethod:
-    """Instantiate a registered method by name."""
-    _import_builtin()
-    if name not in _REGISTRY:
-        raise MossfuseInputError(f"unknown method '{name}'; available: {sorted(_REGISTRY)}")
-    return _REGISTRY[name](config, **overrides)
+    """Instantiate a registered method by name (imports only that method's module)."""
+    return method_class(name)(config, **overrides)
 
 
 def load_method(
@@ -142,22 +205,27 @@ def load_method(
     return method
 
 
-_BUILTIN_MODULES = (
-    "mossfuse.methods.bicubic",
-    "mossfuse.methods.gsa",
-    "mossfuse.methods.cnmf",
-    "mossfuse.methods.hysure",
-    "mossfuse.methods.mossfuse",
-    "mossfuse.methods.scalmu",
-)
+def method_summaries() -> list[dict[str, Any]]:
+    """One dict per registered method, sorted by name, for ``mossfuse methods``: ``name``,
+    ``description`` (one line), ``learned``, ``uses_degradation`` and ``weights`` (short: what
+    a default instance loads; ``"none"`` for methods that do not learn).
 
+    Built-in methods that do not learn are described without importing their modules (no
+    torch); learned ones import their module to look up their shipped weights.
 
-def _import_builtin() -> None:
-    import importlib
-
-    for mod in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:  # a real missing dependency inside an existing module
-                raise
+    >>> [s["name"] for s in method_summaries() if not s["learned"]][:2]
+    ['bicubic', 'cnmf']
+    """
+    rows = []
+    for name in available_methods():
+        entry = BUILTIN_METHODS.get(name) if name not in _REGISTRY else None
+        if entry is not None and not entry.learned:
+            rows.append({"name": name, "description": entry.description, "learned": False,
+                         "uses_degradation": entry.uses_degradation, "weights": "none"})
+            continue
+        cls = method_class(name)
+        rows.append({"name": name, "description": cls.description or (cls.__doc__ or "")
+                     .strip().split("\n")[0], "learned": bool(cls.learned),
+                     "uses_degradation": bool(cls.uses_degradation),
+                     "weights": cls.default_weights() if cls.learned else "none"})
+    return rows

@@ -61,7 +61,13 @@ from mossfuse.methods._linalg import (
     vca,
     virtual_dimensionality,
 )
-from mossfuse.methods.base import FusionMethod, FusionResult, MethodConfig, register_method
+from mossfuse.methods.base import (
+    BUILTIN_METHODS,
+    FusionMethod,
+    FusionResult,
+    MethodConfig,
+    register_method,
+)
 from mossfuse.methods.estimation import resolve_degradation
 from mossfuse.physics.spatial import SpatialDegradation
 from mossfuse.physics.spectral import spectral_degrade
@@ -290,6 +296,7 @@ class CNMF(FusionMethod):
     """
 
     name = "cnmf"
+    description = BUILTIN_METHODS["cnmf"].description
     Config = CNMFConfig
 
     def _fuse(self, inputs: FusionInputs) -> FusionResult:

@@ -27,7 +27,9 @@ assignment; the PSF only the degradation of step 1.
 Convention
 ----------
 ``X~`` is a phase-aware bicubic interpolation of the LR-HSI
-(:func:`mossfuse.methods._linalg.upsample_cube`). No histogram matching of ``P`` to ``I``: the
+(:func:`mossfuse.methods._cubic.cubic_upsample` with ``shift = phase``, the numpy twin of
+:func:`mossfuse.methods._linalg.upsample_cube`). Everything runs in numpy: the method imports no
+torch. No histogram matching of ``P`` to ``I``: the
 regression already puts ``I_j`` on the radiometric scale of MSI band ``j``. The output is not
 clipped.
 """
@@ -37,13 +39,19 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from mossfuse.data.scene import FusionInputs
-from mossfuse.methods._linalg import upsample_cube
-from mossfuse.methods.base import FusionMethod, FusionResult, MethodConfig, register_method
+from mossfuse.methods._cubic import cubic_upsample
+from mossfuse.methods.base import (
+    BUILTIN_METHODS,
+    FusionMethod,
+    FusionResult,
+    MethodConfig,
+    register_method,
+)
 from mossfuse.methods.estimation import resolve_degradation
+from mossfuse.physics.spatial import spatial_degrade
 
 
 class GSAConfig(MethodConfig):
@@ -83,28 +91,28 @@ def gsa_fuse(
     """
     n_b, h, w = lr_hsi.shape
     n_m = hr_msi.shape[0]
-    yh = torch.from_numpy(np.ascontiguousarray(lr_hsi, dtype=np.float32))
-    up = upsample_cube(yh, ratio, phase).reshape(n_b, -1)  # X~ (B, N)
-    ym = torch.from_numpy(np.ascontiguousarray(hr_msi, dtype=np.float32)).reshape(n_m, -1)
+    yh = np.ascontiguousarray(lr_hsi, dtype=np.float32)
+    up = cubic_upsample(yh, ratio, phase).reshape(n_b, -1)  # X~ (B, N)
+    ym = np.ascontiguousarray(hr_msi, dtype=np.float32).reshape(n_m, -1)
     zl = np.asarray(lr_msi, dtype=np.float64).reshape(n_m, -1)
 
     # 1. regression of the degraded MSI bands on the LR-HSI bands (float64, small)
-    design = yh.double().reshape(n_b, -1).T.numpy()
+    design = yh.astype(np.float64).reshape(n_b, -1).T
     if intercept:
         design = np.hstack([design, np.ones((design.shape[0], 1))])
     coef = np.linalg.lstsq(design, zl.T, rcond=None)[0]  # (B [+1], b)
-    weights = torch.from_numpy(coef[:n_b].T.astype(np.float32))  # (b, B)
-    offset = torch.from_numpy(coef[n_b:].T.astype(np.float32)) if intercept else 0.0
+    weights = coef[:n_b].T.astype(np.float32)  # (b, B)
+    offset = coef[n_b:].T.astype(np.float32) if intercept else np.float32(0.0)
 
     # 2. intensities and details at full resolution
-    intensity = weights @ up + (offset if intercept else 0.0)  # (b, N)
+    intensity = weights @ up + offset  # (b, N)
     detail = ym - intensity
 
     # 3. GS gains g_jk = cov(X~_k, I_j) / var(I_j)
-    up_c = up - up.mean(dim=1, keepdim=True)
-    int_c = intensity - intensity.mean(dim=1, keepdim=True)
+    up_c = up - up.mean(axis=1, keepdims=True)
+    int_c = intensity - intensity.mean(axis=1, keepdims=True)
     cov = (up_c @ int_c.T) / up.shape[1]  # (B, b)
-    var = (int_c * int_c).mean(dim=1).clamp_min(1e-12)  # (b,)
+    var = np.maximum((int_c * int_c).mean(axis=1), 1e-12)  # (b,)
     gains = cov / var[None, :]
 
     # band assignment from the SRF columns
@@ -117,7 +125,7 @@ def gsa_fuse(
         a = r / np.where(col > 0, col, 1.0)
     uncovered = np.where(col <= 0)[0]
     if uncovered.size:
-        yl = yh.double().reshape(n_b, -1).numpy()
+        yl = yh.astype(np.float64).reshape(n_b, -1)
         yl_c = yl - yl.mean(axis=1, keepdims=True)
         zl_c = zl - zl.mean(axis=1, keepdims=True)
         corr = (yl_c @ zl_c.T) / np.outer(
@@ -125,15 +133,15 @@ def gsa_fuse(
         )
         a[:, uncovered] = 0.0
         a[np.argmax(corr[uncovered], axis=1), uncovered] = 1.0
-    mix = torch.from_numpy(a.T.astype(np.float32)) * gains  # (B, b)
+    mix = a.T.astype(np.float32) * gains  # (B, b)
     fused = up + mix @ detail
     info = {
         "regression_weights": coef[:n_b].T.tolist(),
-        "gains": gains.numpy().tolist(),
+        "gains": gains.tolist(),
         "assignment": a.tolist(),
         "uncovered_bands": uncovered.tolist(),
     }
-    return fused.reshape(n_b, *hr_msi.shape[1:]).numpy(), info
+    return fused.reshape(n_b, *hr_msi.shape[1:]).astype(np.float32, copy=False), info
 
 
 @register_method
@@ -150,12 +158,14 @@ class GSA(FusionMethod):
     """
 
     name = "gsa"
+    description = BUILTIN_METHODS["gsa"].description
     Config = GSAConfig
 
     def _fuse(self, inputs: FusionInputs) -> FusionResult:
         cfg: GSAConfig = self.config  # type: ignore[assignment]
         deg = resolve_degradation(inputs, **cfg.estimation)
-        lr_msi = deg.spatial()(torch.from_numpy(inputs.hr_msi)).numpy()
+        lr_msi = spatial_degrade(np.asarray(inputs.hr_msi, dtype=np.float32), deg.psf,
+                                 inputs.ratio, deg.phase, centre=deg.centre)
         fused, info = gsa_fuse(
             inputs.lr_hsi, inputs.hr_msi, lr_msi, deg.srf, inputs.ratio, deg.phase,
             assignment=cfg.assignment, intercept=cfg.intercept,

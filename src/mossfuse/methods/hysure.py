@@ -81,7 +81,13 @@ from mossfuse.methods._linalg import (
     vca,
     windows_disjoint,
 )
-from mossfuse.methods.base import FusionMethod, FusionResult, MethodConfig, register_method
+from mossfuse.methods.base import (
+    BUILTIN_METHODS,
+    FusionMethod,
+    FusionResult,
+    MethodConfig,
+    register_method,
+)
 from mossfuse.methods.estimation import resolve_degradation
 from mossfuse.physics.spatial import SpatialDegradation
 from mossfuse.physics.spectral import spectral_degrade, spectral_degrade_adjoint
@@ -254,6 +260,7 @@ class HySure(FusionMethod):
     """HySure (Simões et al. 2015): subspace + vector TV, ADMM."""
 
     name = "hysure"
+    description = BUILTIN_METHODS["hysure"].description
     Config = HySureConfig
 
     def _fuse(self, inputs: FusionInputs) -> FusionResult:

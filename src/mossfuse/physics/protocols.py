@@ -28,19 +28,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mossfuse.data.scene import FusionInputs, Scene
 from mossfuse.errors import MossfuseInputError
-from mossfuse.physics.forward import FusionForwardModel
 from mossfuse.physics.noise import add_noise_snr
 from mossfuse.physics.psf import GaussianPSF, default_centre
-from mossfuse.physics.spatial import SpatialDegradation
 from mossfuse.physics.spectral import SpectralResponse
 from mossfuse.physics.srf_library import load_srf
+
+if TYPE_CHECKING:  # torch modules, imported when a degradation is applied
+    from mossfuse.physics.forward import FusionForwardModel
+    from mossfuse.physics.spatial import SpatialDegradation
 
 
 class PSFSpec(BaseModel):
@@ -167,11 +169,15 @@ class Degradation:
     padding: str = "valid"
 
     def spatial(self) -> SpatialDegradation:
+        from mossfuse.physics.spatial import SpatialDegradation
+
         return SpatialDegradation(
             self.kernel, self.ratio, self.phase, centre=self.centre, padding=self.padding
         )
 
     def forward_model(self) -> FusionForwardModel:
+        from mossfuse.physics.forward import FusionForwardModel
+
         return FusionForwardModel(self.spatial(), self.srf.matrix)
 
 

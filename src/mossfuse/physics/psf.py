@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from mossfuse.errors import MossfuseInputError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def default_centre(size: int) -> int:
@@ -64,6 +67,8 @@ def gaussian_kernel_from_precision(
     Returns:
         ``(n_y, n_x)`` tensor summing to 1 (float64 if ``precision`` is float64, else float32).
     """
+    import torch
+
     sy, sx = _check_size(size)
     cy, cx = centre if centre is not None else (default_centre(sy), default_centre(sx))
     prec = torch.as_tensor(precision)
@@ -99,8 +104,21 @@ def gaussian_kernel(
         cov = np.eye(2) * sigma**2
     else:
         cov = covariance_from_eigen(lambdas[0], lambdas[1], theta)
-    prec = torch.as_tensor(np.linalg.inv(cov), dtype=torch.float64)
-    return gaussian_kernel_from_precision(prec, size, centre).numpy().astype(np.float32)
+    return _gaussian_taps(np.linalg.inv(cov), size, centre).astype(np.float32)
+
+
+def _gaussian_taps(
+    precision: np.ndarray, size: int | tuple[int, int], centre: tuple[int, int] | None
+) -> np.ndarray:
+    """numpy twin of :func:`gaussian_kernel_from_precision` (float64, no torch)."""
+    sy, sx = _check_size(size)
+    cy, cx = centre if centre is not None else (default_centre(sy), default_centre(sx))
+    prec = np.asarray(precision, dtype=np.float64)
+    gy, gx = np.meshgrid(np.arange(sy, dtype=np.float64) - cy,
+                         np.arange(sx, dtype=np.float64) - cx, indexing="ij")
+    quad = prec[0, 0] * gx * gx + 2 * prec[0, 1] * gx * gy + prec[1, 1] * gy * gy
+    taps = np.exp(-0.5 * quad)
+    return taps / taps.sum()
 
 
 @dataclass(frozen=True)

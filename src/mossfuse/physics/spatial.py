@@ -20,14 +20,17 @@ vector-Jacobian product for padded modes); ``<A x, y> == <x, A^T y>`` is tested.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-import torch.nn.functional as F  # noqa: N812
+import numpy as np
 
 from mossfuse.errors import MossfuseInputError
-from mossfuse.physics._tensor import as_tensor, back
+from mossfuse.physics._tensor import as_float_array, as_tensor, back, is_tensor
 from mossfuse.physics.psf import default_centre
+
+if TYPE_CHECKING:
+    import torch
+
 
 Padding = Literal["valid", "reflect", "replicate", "circular"]
 
@@ -47,7 +50,7 @@ def _geometry(hr: int, size: int, centre: int, ratio: int, phase: int) -> tuple[
     return n, max(0, -first), max(0, last_end - hr)
 
 
-def _flatten(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+def _flatten(x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, tuple[int, ...]]:
     if x.ndim < 2:
         raise MossfuseInputError(f"expected (..., H, W); got shape {tuple(x.shape)}")
     lead = tuple(x.shape[:-2])
@@ -55,6 +58,8 @@ def _flatten(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
 
 
 def _kernel_tensor(kernel, like: torch.Tensor) -> torch.Tensor:
+    import torch
+
     k = torch.as_tensor(kernel, device=like.device)
     if k.ndim != 2:
         raise MossfuseInputError(f"kernel must be 2-D; got shape {tuple(k.shape)}")
@@ -95,6 +100,10 @@ def spatial_degrade(
     >>> spatial_degrade(np.ones((31, 512, 512), np.float32), gaussian_kernel(31, 2.0), 32, 15).shape
     (31, 16, 16)
     """
+    if not (is_tensor(x) or is_tensor(kernel)):
+        return _spatial_degrade_numpy(x, kernel, ratio, phase, centre, padding)
+    import torch.nn.functional as F  # noqa: N812
+
     xt, was_np = as_tensor(x)
     flat, lead = _flatten(xt)
     k = _kernel_tensor(kernel, flat)
@@ -104,17 +113,69 @@ def spatial_degrade(
     hy, by, ay = _geometry(H, k.shape[-2], cy, ratio, py)
     hx, bx, ax = _geometry(W, k.shape[-1], cx, ratio, px)
     if padding == "valid":
-        if by or ay or bx or ax:
-            raise MossfuseInputError(
-                f"a {tuple(k.shape[-2:])} kernel with centre {(cy, cx)} at phase {(py, px)} and "
-                f"ratio {ratio} reads outside a {H} x {W} image; crop the image, or use a padded "
-                "mode (padding='reflect')"
-            )
+        _check_valid((by, ay, bx, ax), tuple(k.shape[-2:]), (cy, cx), (py, px), ratio, (H, W))
     else:
         flat = F.pad(flat, (bx, ax, by, ay), mode=padding)
     oy, ox = py - cy + by, px - cx + bx
     out = F.conv2d(flat[..., oy:, ox:], k, stride=ratio)[..., :hy, :hx]
     return back(out.reshape(*lead, hy, hx), was_np)
+
+
+def _check_valid(pads, kshape, centre, phase, ratio, hw) -> None:
+    if any(pads):
+        raise MossfuseInputError(
+            f"a {tuple(kshape)} kernel with centre {tuple(centre)} at phase {tuple(phase)} and "
+            f"ratio {ratio} reads outside a {hw[0]} x {hw[1]} image; crop the image, or use a "
+            "padded mode (padding='reflect')"
+        )
+
+
+#: numpy names of torch's padding modes
+_NP_PAD = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def hr_windows(
+    x: np.ndarray,
+    kernel_shape: tuple[int, int],
+    ratio: int,
+    phase: int | tuple[int, int],
+    *,
+    centre: int | tuple[int, int] | None = None,
+    padding: Padding = "valid",
+) -> np.ndarray:
+    """The HR windows every LR sample reads, as a strided view (no copy for ``valid``).
+
+    Returns ``(..., h, w, k_y, k_x)``: ``spatial_degrade(x, k, ...)[..., i, j] ==
+    (hr_windows(x, k.shape, ...)[..., i, j] * k).sum()`` (the correlation of the module
+    Convention). Callers that apply many kernels to the same image gather the windows once.
+    """
+    xa = as_float_array(x)
+    if xa.ndim < 2:
+        raise MossfuseInputError(f"expected (..., H, W); got shape {tuple(xa.shape)}")
+    ky, kx = (int(n) for n in kernel_shape)
+    cy, cx = _centre((ky, kx), centre)
+    py, px = (phase, phase) if isinstance(phase, int) else phase
+    H, W = xa.shape[-2:]
+    hy, by, ay = _geometry(H, ky, cy, ratio, py)
+    hx, bx, ax = _geometry(W, kx, cx, ratio, px)
+    if padding == "valid":
+        _check_valid((by, ay, bx, ax), (ky, kx), (cy, cx), (py, px), ratio, (H, W))
+    else:
+        pad = [(0, 0)] * (xa.ndim - 2) + [(by, ay), (bx, ax)]
+        xa = np.pad(xa, pad, mode=_NP_PAD[padding])
+    oy, ox = py - cy + by, px - cx + bx
+    view = np.lib.stride_tricks.sliding_window_view(xa[..., oy:, ox:], (ky, kx), axis=(-2, -1))
+    return view[..., ::ratio, ::ratio, :, :][..., :hy, :hx, :, :]
+
+
+def _spatial_degrade_numpy(x, kernel, ratio, phase, centre, padding) -> np.ndarray:
+    """numpy path of :func:`spatial_degrade` (numpy in, numpy out; no torch import)."""
+    xa = as_float_array(x)
+    k = np.asarray(kernel)
+    if k.ndim != 2:
+        raise MossfuseInputError(f"kernel must be 2-D; got shape {tuple(k.shape)}")
+    win = hr_windows(xa, k.shape, ratio, phase, centre=centre, padding=padding)
+    return np.einsum("...ijab,ab->...ij", win, k.astype(xa.dtype, copy=False))
 
 
 def spatial_degrade_adjoint(
@@ -127,7 +188,11 @@ def spatial_degrade_adjoint(
     centre: int | tuple[int, int] | None = None,
     padding: Padding = "valid",
 ):
-    """Adjoint of :func:`spatial_degrade`: ``(..., h, w)`` -> ``(..., H, W)``."""
+    """Adjoint of :func:`spatial_degrade`: ``(..., h, w)`` -> ``(..., H, W)`` (computed by torch,
+    for numpy input too)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
     yt, was_np = as_tensor(y)
     H, W = hr_shape
     if padding != "valid":
@@ -156,42 +221,11 @@ def spatial_degrade_adjoint(
     return back(out.reshape(*lead, H, W), was_np)
 
 
-class SpatialDegradation(torch.nn.Module):
-    """Module form of :func:`spatial_degrade` with a fixed kernel (a buffer).
+def __getattr__(name: str) -> Any:
+    """:class:`SpatialDegradation` (a ``torch.nn.Module``) lives in
+    :mod:`mossfuse.physics._spatial_module` and is imported, with torch, on first use."""
+    if name == "SpatialDegradation":
+        from mossfuse.physics._spatial_module import SpatialDegradation
 
-    >>> import numpy as np
-    >>> from mossfuse.physics.psf import gaussian_kernel
-    >>> op = SpatialDegradation(gaussian_kernel(7, 2.0), ratio=8, phase=3)
-    >>> op(np.zeros((31, 64, 64), np.float32)).shape
-    (31, 8, 8)
-    """
-
-    def __init__(
-        self,
-        kernel,
-        ratio: int,
-        phase: int | tuple[int, int],
-        *,
-        centre: int | tuple[int, int] | None = None,
-        padding: Padding = "valid",
-    ):
-        super().__init__()
-        if ratio < 1:
-            raise MossfuseInputError(f"ratio must be >= 1; got {ratio}")
-        self.register_buffer("kernel", torch.as_tensor(kernel, dtype=torch.float32).clone())
-        self.ratio, self.phase, self.centre, self.padding = ratio, phase, centre, padding
-
-    def forward(self, x):
-        return spatial_degrade(
-            x, self.kernel, self.ratio, self.phase, centre=self.centre, padding=self.padding
-        )
-
-    def adjoint(self, y, hr_shape: tuple[int, int]):
-        return spatial_degrade_adjoint(
-            y, self.kernel, self.ratio, self.phase, hr_shape,
-            centre=self.centre, padding=self.padding,
-        )
-
-    def lr_shape(self, hr_shape: tuple[int, int]) -> tuple[int, int]:
-        py, px = (self.phase,) * 2 if isinstance(self.phase, int) else self.phase
-        return lr_size(hr_shape[0], self.ratio, py), lr_size(hr_shape[1], self.ratio, px)
+        return SpatialDegradation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from mossfuse.errors import MossfuseInputError
-from mossfuse.physics._tensor import as_tensor, back
+from mossfuse.physics._tensor import as_float_array, as_tensor, back, is_tensor
 
 
 def normalize_rows(srf: np.ndarray) -> np.ndarray:
@@ -57,18 +56,41 @@ def spectral_degrade(x, srf):
     >>> spectral_degrade(np.ones((31, 4, 4), np.float32), np.full((3, 31), 1 / 31)).shape
     (3, 4, 4)
     """
+    if not (is_tensor(x) or is_tensor(srf)):  # numpy in, numpy out: no torch
+        xa = as_float_array(x)
+        r = np.asarray(srf).astype(xa.dtype, copy=False)
+        _check_srf_shape(r.shape, xa.shape)
+        return _bands_matmul(r, xa)
+    import torch
+
     xt, was_np = as_tensor(x)
     r = torch.as_tensor(srf, device=xt.device).to(xt.dtype)
-    if r.ndim != 2 or r.shape[1] != xt.shape[-3]:
-        raise MossfuseInputError(
-            f"SRF of shape {tuple(r.shape)} cannot map a cube with {xt.shape[-3]} bands; "
-            f"expected (b, {xt.shape[-3]})"
-        )
+    _check_srf_shape(tuple(r.shape), tuple(xt.shape))
     return back(torch.einsum("jk,...khw->...jhw", r, xt), was_np)
+
+
+def _check_srf_shape(srf_shape: tuple[int, ...], x_shape: tuple[int, ...]) -> None:
+    if len(srf_shape) != 2 or len(x_shape) < 3 or srf_shape[1] != x_shape[-3]:
+        bands = x_shape[-3] if len(x_shape) >= 3 else None
+        raise MossfuseInputError(
+            f"SRF of shape {tuple(srf_shape)} cannot map a cube with {bands} bands; "
+            f"expected (b, {bands})"
+        )
+
+
+def _bands_matmul(m: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``m (p, q)`` applied along the band axis of ``x (..., q, H, W)`` -> ``(..., p, H, W)``."""
+    *lead, q, h, w = x.shape
+    return (m @ x.reshape(*lead, q, h * w)).reshape(*lead, m.shape[0], h, w)
 
 
 def spectral_degrade_adjoint(y, srf):
     """Adjoint of :func:`spectral_degrade`: ``(..., b, H, W)`` -> ``(..., B, H, W)``."""
+    if not (is_tensor(y) or is_tensor(srf)):
+        ya = as_float_array(y)
+        return _bands_matmul(np.asarray(srf).astype(ya.dtype, copy=False).T, ya)
+    import torch
+
     yt, was_np = as_tensor(y)
     r = torch.as_tensor(srf, device=yt.device).to(yt.dtype)
     return back(torch.einsum("jk,...jhw->...khw", r, yt), was_np)

@@ -356,9 +356,17 @@ def _details(nr: Mapping[str, Any]) -> str:
             f"{d['excluded_hr_pixels']} HR, {d['excluded_lr_pixels']} LR")
 
 
+def _hwb(shape: Sequence[int]) -> str:
+    """A library ``(bands, H, W)`` shape as the CLI shows shapes: ``H x W x bands``."""
+    b, h, w = (int(n) for n in shape)
+    return f"({h}, {w}, {b}) (H x W x bands)"
+
+
 def _html(summary: dict[str, Any], files: Mapping[str, str]) -> str:
     esc = html.escape
-    warn_items = "".join(f"<li>{esc(w)}</li>" for w in summary["warnings"]) or "<li>none</li>"
+    # warnings in the warning colour; "none" in the body colour
+    warn_list = (f'<ul class="warn">{"".join(f"<li>{esc(w)}</li>" for w in summary["warnings"])}'
+                 "</ul>" if summary["warnings"] else "<ul><li>none</li></ul>")
     note_items = "".join(f"<li>{esc(n)}</li>" for n in summary["notes"]) or "<li>none</li>"
     metric_rows: list[tuple[str, Any]] = []
     nr = summary["no_reference"]
@@ -391,8 +399,8 @@ def _html(summary: dict[str, Any], files: Mapping[str, str]) -> str:
     )
     versions = _table(list(summary["versions"].items()))
     inputs = _table([
-        ("LR-HSI", f"{summary['inputs']['lr_path']} {summary['inputs']['lr_shape']}"),
-        ("HR-MSI", f"{summary['inputs']['hr_path']} {summary['inputs']['hr_shape']}"),
+        ("LR-HSI", f"{summary['inputs']['lr_path']} {_hwb(summary['inputs']['lr_shape'])}"),
+        ("HR-MSI", f"{summary['inputs']['hr_path']} {_hwb(summary['inputs']['hr_shape'])}"),
         ("ratio", summary["ratio"]), ("method", summary["method"]),
         ("HSI wavelengths known", summary["inputs"]["wavelengths_known"]),
         ("no-data pixels (LR, HR)", (summary["inputs"]["lr_nodata"],
@@ -419,7 +427,7 @@ code{{background:#f4f4f4;padding:2px 4px}}
 <h1>Fusion report</h1>
 <p>Generated {esc(summary['created'])} by mossfuse in {summary['seconds']:.1f} s.</p>
 <h2>Inputs</h2>{inputs}
-<h2>Warnings</h2><ul class="warn">{warn_items}</ul>
+<h2>Warnings</h2>{warn_list}
 <h2>Notes</h2><ul>{note_items}</ul>
 <h2>Quality (no reference)</h2>{_table(metric_rows, "metrics")}
 <p>D_lambda, D_s, QNR: Alparone et al. 2008 (HSI-MSI form; {esc(_details(nr))}).

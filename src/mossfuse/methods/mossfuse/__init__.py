@@ -12,24 +12,44 @@ inference path), :mod:`.degradation` (learnable PSF/SRF), :mod:`.losses`, :mod:`
 the user's weights folder, ``describe_weights``).
 """
 
-from mossfuse.methods.mossfuse.config import MossFuseConfig
-from mossfuse.methods.mossfuse.degradation import DegradationModule
-from mossfuse.methods.mossfuse.inference import FusedMossFuse
-from mossfuse.methods.mossfuse.losses import LossTerms, mossfuse_losses
-from mossfuse.methods.mossfuse.method import MossFuse
-from mossfuse.methods.mossfuse.network import (
-    MossFuseNet,
-    MossFuseOutputs,
-    ParameterCount,
-    count_parameters,
-    print_parameter_count,
-)
-from mossfuse.methods.mossfuse.training import TrainState, make_degradation, train_step
-from mossfuse.methods.mossfuse.weights import describe_weights, import_official
+from __future__ import annotations
 
+from mossfuse._lazy import lazy_exports
+
+_EXPORTS = {
+    "MossFuseConfig": "mossfuse.methods.mossfuse.config",
+    "DegradationModule": "mossfuse.methods.mossfuse.degradation",
+    "FusedMossFuse": "mossfuse.methods.mossfuse.inference",
+    "LossTerms": "mossfuse.methods.mossfuse.losses",
+    "mossfuse_losses": "mossfuse.methods.mossfuse.losses",
+    "MossFuse": "mossfuse.methods.mossfuse.method",
+    "MossFuseNet": "mossfuse.methods.mossfuse.network",
+    "MossFuseOutputs": "mossfuse.methods.mossfuse.network",
+    "ParameterCount": "mossfuse.methods.mossfuse.network",
+    "count_parameters": "mossfuse.methods.mossfuse.network",
+    "print_parameter_count": "mossfuse.methods.mossfuse.network",
+    "TrainState": "mossfuse.methods.mossfuse.training",
+    "make_degradation": "mossfuse.methods.mossfuse.training",
+    "train_step": "mossfuse.methods.mossfuse.training",
+    "describe_weights": "mossfuse.methods.mossfuse.weights",
+    "import_official": "mossfuse.methods.mossfuse.weights",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
-    "DegradationModule", "FusedMossFuse", "LossTerms", "MossFuse", "MossFuseConfig",
-    "MossFuseNet", "MossFuseOutputs", "ParameterCount", "TrainState", "count_parameters",
-    "describe_weights", "import_official", "make_degradation", "mossfuse_losses",
-    "print_parameter_count", "train_step",
+    "DegradationModule",
+    "FusedMossFuse",
+    "LossTerms",
+    "MossFuse",
+    "MossFuseConfig",
+    "MossFuseNet",
+    "MossFuseOutputs",
+    "ParameterCount",
+    "TrainState",
+    "count_parameters",
+    "describe_weights",
+    "import_official",
+    "make_degradation",
+    "mossfuse_losses",
+    "print_parameter_count",
+    "train_step",
 ]

@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from mossfuse._atomic import atomic_path
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
-from mossfuse.methods.base import FusionResult, TrainableMethod, register_method
+from mossfuse.methods.base import BUILTIN_METHODS, FusionResult, TrainableMethod, register_method
 from mossfuse.methods.mossfuse.config import MossFuseConfig
 from mossfuse.methods.mossfuse.inference import FusedMossFuse
 from mossfuse.methods.mossfuse.network import MossFuseNet, count_parameters
@@ -90,6 +90,7 @@ class MossFuse(TrainableMethod):
     """
 
     name = "mossfuse"
+    description = BUILTIN_METHODS["mossfuse"].description
     Config = MossFuseConfig
     uses_degradation = False  # the network learns its own PSF/SRF
 
@@ -97,6 +98,15 @@ class MossFuse(TrainableMethod):
     #: survives :meth:`load` (a checkpoint's config replaces everything else)
     RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb", "adapt_steps",
                       "adapt_crop", "adapt_batch_size", "adapt_lr", "adapt_seed", "adapt_batchnorm")
+
+    @classmethod
+    def default_weights(cls) -> str:
+        """The weights used without ``--weights`` for 31+3 bands x32 (env, user folder, shipped),
+        and the other shipped checkpoints."""
+        from mossfuse.methods.mossfuse.weights import describe_weights
+
+        lines = [describe_weights(b, m, r) for (b, m, r) in SHIPPED_WEIGHTS]
+        return "; ".join(lines) + "; otherwise --weights"
 
     def __init__(self, config: MossFuseConfig | dict | None = None, **overrides: Any):
         explicit = set(overrides)

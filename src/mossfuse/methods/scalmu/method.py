@@ -25,7 +25,13 @@ from safetensors.torch import load_file
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods._linalg import single_threaded
-from mossfuse.methods.base import FusionResult, MethodConfig, TrainableMethod, register_method
+from mossfuse.methods.base import (
+    BUILTIN_METHODS,
+    FusionResult,
+    MethodConfig,
+    TrainableMethod,
+    register_method,
+)
 from mossfuse.methods.estimation import resolve_degradation
 from mossfuse.methods.scalmu.network import (
     DEFAULT_SHAPE,
@@ -78,7 +84,16 @@ class Scalmu(TrainableMethod):
     """Unrolled coupled NMF with learned adaptive multiplicative updates (SCALMU)."""
 
     name = "scalmu"
+    description = BUILTIN_METHODS["scalmu"].description
     Config = ScalmuConfig
+
+    @classmethod
+    def default_weights(cls) -> str:
+        ship = shipped_weights()
+        if not ship:
+            return f"none shipped (in {WEIGHTS_DIR}); pass --weights"
+        names = ", ".join(f"{p.stem} (x{r})" for r, p in sorted(ship.items()))
+        return f"shipped {names}; the nearest ratio is used"
 
     def __init__(self, config=None, **overrides: Any):
         super().__init__(config, **overrides)
