@@ -1,4 +1,5 @@
-"""Large scenes: tiled fusion (:mod:`.tiling`), windowed I/O (:mod:`.streaming`), checkpoints
+"""Large scenes: a memory budget that decides when to tile (:mod:`.budget`), tiled fusion
+(:mod:`.tiling`), windowed I/O (:mod:`.streaming`), checkpoints
 for resuming (:mod:`.checkpoint`) and Dask execution (:mod:`.distributed`).
 
 >>> from mossfuse.engine import plan_tiles
@@ -6,6 +7,13 @@ for resuming (:mod:`.checkpoint`) and Dask execution (:mod:`.distributed`).
 (3, 3)
 """
 
+from mossfuse.engine.budget import (
+    TilePlanChoice,
+    choose_tiling,
+    default_memory_limit,
+    estimate_whole_image_peak,
+    parse_memory,
+)
 from mossfuse.engine.streaming import (
     ArrayReader,
     CubeReader,
@@ -29,6 +37,8 @@ from mossfuse.engine.tiling import (
 
 __all__ = [
     "ArrayReader", "CubeReader", "CubeWriter", "SerialExecutor", "StreamedInputs", "Tile",
-    "TileBlender", "TilePlan", "TiledFusion", "TiledReport", "fuse_tiled", "hr_output_meta",
+    "TileBlender", "TilePlan", "TilePlanChoice", "choose_tiling", "default_memory_limit",
+    "estimate_whole_image_peak", "parse_memory", "TiledFusion", "TiledReport", "fuse_tiled",
+    "hr_output_meta",
     "open_reader", "open_writer", "plan_tiles", "resolve_tile_degradation",
 ]
