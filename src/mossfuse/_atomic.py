@@ -27,8 +27,8 @@ def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{final.stem}.partial.", suffix=final.suffix if suffix is None else suffix,
-        dir=final.parent,
+        prefix=f"{partial_prefix(final)}{os.getpid()}.",
+        suffix=final.suffix if suffix is None else suffix, dir=final.parent,
     )
     os.close(fd)
     tmp_path = Path(tmp)
@@ -43,6 +43,53 @@ def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def partial_prefix(final: str | Path) -> str:
+    """Name prefix of the temporary files of ``final``: ``.<stem>.partial.`` (then the writing
+    process's PID and a random part)."""
+    return f".{Path(final).stem}.partial."
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_partials(final: str | Path) -> list[Path]:
+    """Delete the temporary files a killed run (SIGKILL, power loss) left for ``final``.
+
+    Only files whose writing process is gone are removed (the PID is in the name), so a
+    concurrent run writing the same name keeps its own. Returns the paths removed.
+    """
+    final = Path(final)
+    if not final.parent.is_dir():
+        return []
+    removed = []
+    prefix = partial_prefix(final)
+    for p in final.parent.glob(f"{glob_escape(prefix)}*"):
+        pid_text = p.name[len(prefix):].split(".", 1)[0]
+        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            if p.is_file() and not p.is_symlink():
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with the glob metacharacters escaped (``glob.escape``)."""
+    import glob
+
+    return glob.escape(text)
 
 
 def write_text(path: Path, text: str) -> Path:

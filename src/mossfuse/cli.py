@@ -6,7 +6,6 @@ printed as one line on stderr with exit code 2; nothing partial is left under an
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -176,6 +175,9 @@ def fuse(
         help="Stored HR-MSI value marking no-data pixels (all bands equal to it, e.g. 0 for a "
              "black no-data patch); needs --report"
     )] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress lines on stderr (steps longer than 2 s)"
+    )] = False,
 ) -> None:
     """Fuse an LR-HSI and an HR-MSI with a registered method.
 
@@ -195,150 +197,42 @@ def fuse(
     The output (and the SRF/PSF files) are written to temporary files and renamed once
     complete.
     """
-    from mossfuse.data.io import parse_wavelengths, read_cube, write_cube
-    from mossfuse.data.scene import FusionInputs
-    from mossfuse.methods import load_method
-    from mossfuse.physics import get_protocol
-    from mossfuse.realscene.checks import (
-        check_pair_geometry,
-        check_srf_metadata,
-        load_srf_named,
-    )
+    from mossfuse.data.io import parse_wavelengths
+    from mossfuse.pipeline import Tiling, fuse_files
 
     tiled = resume or any(v is not None for v in (tile_size, overlap, workers, scheduler))
-    wl_override = None if hsi_wavelengths is None else parse_wavelengths(hsi_wavelengths)
-    if report is not None or register:
-        if tiled or protocol is not None or weights is not None:
-            raise MossfuseInputError("--report/--register fuse the whole scene with an estimated "
-                                     "degradation: not with --protocol, --weights or tiling")
-        from mossfuse.realscene import fuse_with_report
-
-        summary = fuse_with_report(
-            lr_hsi, hr_msi, out, method=method, report_dir=report, register=register,
-            hsi_key=hsi_key, msi_key=msi_key, ratio=ratio, srf=srf,
-            method_config=json.loads(config.read_text()) if config else None,
-            hsi_scale=hsi_scale, msi_scale=msi_scale, hsi_wavelengths=wl_override,
-            hsi_nodata=hsi_nodata, msi_nodata=msi_nodata,
-        )
-        for w in summary["warnings"]:
-            typer.echo(f"warning: {w}", err=True)
-        nr = summary["no_reference"]
-        typer.echo(f"{method}: fused -> {out}; QNR {nr.get('qnr', float('nan')):.4f}"
-                   + (f"; report {summary['report']}" if summary["report"] else ""))
-        return
-    if hsi_nodata is not None or msi_nodata is not None:
-        raise MossfuseInputError("--hsi-nodata/--msi-nodata need --report DIR (the fusion that "
-                                 "masks no-data pixels out of the estimation and the metrics)")
-    if tiled:
-        from mossfuse.engine.streaming import StreamedInputs, open_reader
-
-        lr_reader = open_reader(lr_hsi, hsi_key, stream=False, scale=hsi_scale)
-        hr_reader = open_reader(hr_msi, msi_key, scale=msi_scale)
-        lr_hw, hr_hw = tuple(lr_reader.shape[1:]), tuple(hr_reader.shape[1:])
-        r = check_pair_geometry(lr_reader.meta, hr_reader.meta, lr_hw, hr_hw, ratio, lr_hsi,
-                                hr_msi)
-        source = StreamedInputs(lr_reader, hr_reader, r)
-        if wl_override is not None:
-            if wl_override.size != lr_reader.shape[0]:
-                raise MossfuseInputError(f"got {wl_override.size} wavelengths for a cube of "
-                                         f"{lr_reader.shape[0]} bands", lr_hsi)
-            source = dataclasses.replace(source, hsi_wavelengths_nm=wl_override)
-        wavelengths = source.hsi_wavelengths_nm
-        hsi_bands, msi_bands = lr_reader.shape[0], hr_reader.shape[0]
-        msi_names = tuple(str(n) for n in hr_reader.meta.get("band_names", ()) or ())
-    else:
-        lr = read_cube(lr_hsi, hsi_key, scale=hsi_scale, wavelengths=wl_override)
-        hr = read_cube(hr_msi, msi_key, scale=msi_scale)
-        r = check_pair_geometry(lr.meta, hr.meta, lr.shape_hw, hr.shape_hw, ratio, lr_hsi,
-                                hr_msi)
-        wavelengths = lr.wavelengths_nm
-        hsi_bands, msi_bands = lr.bands, hr.bands
-        msi_names = tuple(str(n) for n in hr.meta.get("band_names", ()) or ())
-    kernel = phase = centre = srf_matrix = None
-    if protocol is not None:
-        proto = get_protocol(protocol)
-        if proto.ratio != r:
-            raise MossfuseInputError(f"protocol '{proto.name}' has ratio {proto.ratio}; the "
-                                     f"inputs have ratio {r}")
-        deg = proto.degradation(wavelengths)
-        kernel, phase, centre, srf_matrix = deg.kernel, deg.phase, deg.centre, deg.srf.matrix
-        check_srf_metadata(srf_matrix, f"protocol {proto.name}", msi_bands, hsi_bands,
-                           hr_path=hr_msi, hsi_wavelengths=wavelengths)
-    if srf is not None:
-        loaded = load_srf_named(srf, wavelengths)
-        srf_matrix = loaded.matrix
-        check_srf_metadata(srf_matrix, srf, msi_bands, hsi_bands, loaded.band_names, msi_names,
-                           hr_msi, wavelengths)
-    cfg = json.loads(config.read_text()) if config else None
-    if tiled:
-        from mossfuse.engine.files import fuse_files
-
-        source = dataclasses.replace(source, srf=srf_matrix, psf=kernel, phase=phase,
-                                     psf_centre=centre, msi_band_names=msi_names)
-        report = fuse_files(
-            source, out, load_method(method, cfg, weights), tile=tile_size, overlap=overlap,
-            workers=workers, scheduler=scheduler, retries=retries, resume=resume,
-            progress=sys.stderr.isatty(), save_degradation=True,
-        )
-        for w in report.degradation.get("warnings", ()):
-            typer.echo(f"warning: {w}", err=True)
-        b, h, w = source.out_shape
-        plan = report.plan
-        typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands) in {report.seconds:.2f} s "
-                   f"({report.megapixels_per_s:.2f} MP/s), {len(plan)} tiles of {plan.tile} px "
-                   f"overlap {plan.overlap} px ({report.tiles_resumed} resumed) -> {out}")
-        _echo_degradation_files(report.degradation.get("files", {}))
-        return
-    inputs = FusionInputs(
-        lr_hsi=_checked(lr, lr_hsi, "LR-HSI"), hr_msi=_checked(hr, hr_msi, "HR-MSI"), ratio=r,
-        hsi_wavelengths_nm=lr.wavelengths_nm, msi_band_names=msi_names, srf=srf_matrix,
-        psf=kernel, phase=phase, psf_centre=centre,
+    tiling = (Tiling(tile=tile_size, overlap=overlap, workers=workers, scheduler=scheduler,
+                     resume=resume, retries=retries) if tiled else None)
+    outcome = fuse_files(
+        lr_hsi, hr_msi, out, method=method, method_config=config, weights=weights,
+        degradation=protocol or "blind", srf=srf, ratio=ratio, hsi_key=hsi_key,
+        msi_key=msi_key, hsi_scale=hsi_scale, msi_scale=msi_scale,
+        hsi_wavelengths=None if hsi_wavelengths is None else parse_wavelengths(hsi_wavelengths),
+        hsi_nodata=hsi_nodata, msi_nodata=msi_nodata, tiling=tiling, register=register,
+        report_dir=report, progress=not quiet,
     )
-    result = load_method(method, cfg, weights).fuse(inputs)
-    from mossfuse.realscene.checks import output_meta
-    from mossfuse.realscene.degradation_files import (
-        DegradationEstimate,
-        staged_degradation_files,
-    )
-
-    # blind: what the method estimated (classical estimator) or learned (mossfuse) goes beside
-    # the output, renamed together with it
-    estimate = DegradationEstimate.from_result(
-        result, ratio=r, srf_given=srf_matrix is not None, psf_given=kernel is not None,
-        wavelengths_nm=lr.wavelengths_nm, band_names=msi_names, method=method)
-    with staged_degradation_files(out, estimate) as deg_files:
-        write_cube(result.hr_hsi, out, wavelengths=lr.wavelengths_nm,
-                   meta=output_meta(lr.meta, hr.meta, r, result.hr_hsi.shape[0]))
-    for w in (estimate.warnings()[0] if deg_files else ()):
+    for w in outcome.warnings:
         typer.echo(f"warning: {w}", err=True)
-    b, h, w = result.hr_hsi.shape
-    typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands) in "
-               f"{result.info['fuse_seconds']:.2f} s -> {out}")
-    _echo_degradation_files(deg_files)
-
-
-def _echo_degradation_files(files) -> None:
-    if files:
+    h, w, b = outcome.shape
+    used = f" with weights {outcome.weights}" if outcome.weights else ""
+    if outcome.mode == "report":
+        nr = (outcome.summary or {}).get("no_reference", {})
+        typer.echo(f"{method}: fused{used} -> {out}; QNR {nr.get('qnr', float('nan')):.4f}"
+                   + (f"; report {outcome.report}" if outcome.report else ""))
+        return
+    if outcome.tiles is not None:
+        t = outcome.tiles
+        typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands){used} in "
+                   f"{outcome.seconds:.2f} s ({t['megapixels_per_s']:.2f} MP/s), {t['count']} "
+                   f"tiles of {t['tile']} px overlap {t['overlap']} px ({t['resumed']} resumed) "
+                   f"-> {out}")
+    else:
+        typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands){used} in "
+                   f"{outcome.seconds:.2f} s -> {out}")
+    if outcome.degradation_files:
         from mossfuse.realscene.degradation_files import describe
 
-        typer.echo(f"estimated degradation -> {describe(files)}")
-
-
-def _checked(scene, path, name):
-    from mossfuse.errors import check_cube
-
-    mask = scene.meta.get("nodata_mask")
-    if mask is not None and mask.any():
-        raise MossfuseInputError(
-            f"{name} has {int(mask.sum())} no-data pixels (NaN/Inf or the file's no-data "
-            "value); fuse with --report DIR, which masks them out of the estimation and the "
-            "metrics and fills them for the fusion", path)
-    try:
-        return check_cube(scene.cube, name, path)
-    except MossfuseInputError:
-        raise
-    except Exception as exc:  # pragma: no cover - defensive
-        raise MossfuseInputError(str(exc), path) from exc
+        typer.echo(f"estimated degradation -> {describe(outcome.degradation_files)}")
 
 
 @app.command()

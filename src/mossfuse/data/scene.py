@@ -7,7 +7,9 @@ a method cannot see the ground truth: the evaluator holds it separately
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,29 +55,49 @@ class Scene:
         return self.cube.shape[1], self.cube.shape[2]
 
 
-def infer_ratio(
-    lr_hw: tuple[int, int], hr_hw: tuple[int, int], ratio: int | None = None,
-    lr_path: str | None = None, hr_path: str | None = None,
-) -> int:
-    """The resolution ratio r of an LR-HSI of ``lr_hw`` and an HR-MSI of ``hr_hw`` pixels.
+def check_pair_sizes(lr_hw: Sequence[int], hr_hw: Sequence[int], ratio: int | None = None,
+                     lr_path: str | Path | None = None,
+                     hr_path: str | Path | None = None) -> int:
+    """The ratio ``r`` of an LR-HSI of ``lr_hw`` and an HR-MSI of ``hr_hw`` pixels (given, or
+    ``H / h``), checked: the one size check of the package (files, streams, arrays).
 
-    ``ratio=None`` infers it (one integer for both axes); a given ratio is checked. Raises
-    :class:`MossfuseInputError` naming both files when the sizes do not fit.
+    Size policy (no padding, no cropping): ``H = r h`` and ``W = r w`` exactly, any
+    ``h, w >= 1``; the grids share their upper-left corner. Raises
+    :class:`MossfuseInputError` naming the files, with the crop that would make the pair fit.
+
+    >>> check_pair_sizes((5, 7), (15, 21))
+    3
     """
-    (h, w), (H, W) = lr_hw, hr_hw
+    (h, w), (hh, ww) = (int(v) for v in lr_hw), (int(v) for v in hr_hw)
+    if min(h, w, hh, ww) < 1:
+        raise MossfuseInputError(f"empty image: LR-HSI {h} x {w}, HR-MSI {hh} x {ww}", lr_path)
+    if ratio is not None and int(ratio) < 1:
+        raise MossfuseInputError(f"ratio must be a positive integer; got {ratio}")
+    ry, rx = hh / h, ww / w
     if ratio is None:
-        if h == 0 or w == 0 or H % h or W % w or H // h != W // w:
-            raise MossfuseInputError(
-                f"HR-MSI size {H} x {W} ({hr_path}) is not an integer multiple of LR-HSI size "
-                f"{h} x {w} ({lr_path}) with one ratio for both axes"
-            )
-        ratio = H // h
-    if (H, W) != (ratio * h, ratio * w):
+        if hh % h == 0 and ww % w == 0 and ry == rx:
+            return int(ry)
+        r_guess = max(1, int(min(ry, rx)))
         raise MossfuseInputError(
-            f"HR-MSI size {H} x {W} ({hr_path}) is not ratio {ratio} x LR-HSI size {h} x {w} "
-            f"({lr_path}); expected {ratio * h} x {ratio * w}"
+            f"HR-MSI size {hh} x {ww} is not an integer multiple of the LR-HSI size {h} x {w} "
+            f"({lr_path}) with one ratio for both axes (ratios {ry:.4g}, {rx:.4g}); mossfuse "
+            f"neither pads nor crops: crop the pair so that H = r h and W = r w, e.g. for r = "
+            f"{r_guess}: HR-MSI {r_guess * h} x {r_guess * w} (top-left kept), or pass --ratio",
+            hr_path,
         )
-    return int(ratio)
+    r = int(ratio)
+    if (hh, ww) != (r * h, r * w):
+        raise MossfuseInputError(
+            f"HR-MSI size {hh} x {ww} is not ratio {r} x LR-HSI size {h} x {w} ({lr_path}); "
+            f"expected {r * h} x {r * w}; mossfuse neither pads nor crops: crop the pair to "
+            f"H = r h, W = r w (the grids share their top-left corner)",
+            hr_path,
+        )
+    return r
+
+
+#: Former name of :func:`check_pair_sizes`.
+infer_ratio = check_pair_sizes
 
 
 @dataclass(frozen=True)
@@ -109,14 +131,7 @@ class FusionInputs:
         hr = check_cube(self.hr_msi, "HR-MSI")
         object.__setattr__(self, "lr_hsi", lr)
         object.__setattr__(self, "hr_msi", hr)
-        r = int(self.ratio)
-        if r < 1:
-            raise MossfuseInputError(f"ratio must be a positive integer; got {self.ratio}")
-        if hr.shape[1] != r * lr.shape[1] or hr.shape[2] != r * lr.shape[2]:
-            raise MossfuseInputError(
-                f"HR-MSI size {hr.shape[1:]} is not ratio {r} x LR-HSI size {lr.shape[1:]}; "
-                f"expected {(r * lr.shape[1], r * lr.shape[2])}"
-            )
+        object.__setattr__(self, "ratio", check_pair_sizes(lr.shape[1:], hr.shape[1:], self.ratio))
         if self.srf is not None:
             srf = np.asarray(self.srf, dtype=np.float32)
             if srf.shape != (hr.shape[0], lr.shape[0]):

@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from mossfuse._atomic import atomic_path
-from mossfuse.data.scene import FusionInputs, infer_ratio
+from mossfuse.data.scene import FusionInputs, check_pair_sizes
 from mossfuse.errors import MossfuseInputError
 
 __all__ = [
@@ -390,16 +390,8 @@ class StreamedInputs:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        r = int(self.ratio)
-        if r < 1:
-            raise MossfuseInputError(f"ratio must be a positive integer; got {self.ratio}")
-        self.ratio = r
-        (_, h, w), (_, big_h, big_w) = self.lr.shape, self.hr.shape
-        if (big_h, big_w) != (r * h, r * w):
-            raise MossfuseInputError(
-                f"HR-MSI size {big_h} x {big_w} ({self.hr.path}) is not ratio {r} x LR-HSI size "
-                f"{h} x {w} ({self.lr.path}); expected {r * h} x {r * w}"
-            )
+        self.ratio = check_pair_sizes(self.lr.shape[1:], self.hr.shape[1:], self.ratio,
+                                      self.lr.path, self.hr.path)
         if self.srf is not None:
             srf = np.asarray(self.srf, dtype=np.float32)
             if srf.shape != (self.hr.shape[0], self.lr.shape[0]):
@@ -442,7 +434,7 @@ class StreamedInputs:
         """
         lr = open_reader(lr_path, lr_key, stream=False)
         hr = open_reader(hr_path, hr_key)
-        ratio = infer_ratio(lr.shape[1:], hr.shape[1:], ratio, lr_path, hr_path)
+        ratio = check_pair_sizes(lr.shape[1:], hr.shape[1:], ratio, lr_path, hr_path)
         return cls(lr, hr, ratio, **fields)
 
     def window(self, lr_rows: Window, lr_cols: Window, **overrides: Any) -> FusionInputs:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from mossfuse.data.scene import check_pair_sizes  # the one size check
 from mossfuse.errors import MossfuseInputError
 
 __all__ = [
@@ -40,41 +41,6 @@ __all__ = [
 
 _RATIO_TOL = 0.01  # relative tolerance on a ratio of pixel sizes
 _CORNER_TOL_PX = 0.5  # HR pixels
-
-
-def check_pair_sizes(lr_hw: tuple[int, int], hr_hw: tuple[int, int], ratio: int | None,
-                     lr_path: str | Path | None, hr_path: str | Path | None) -> int:
-    """The ratio ``r`` of the pair (given, or ``H / h``), checked against the size policy above.
-
-    >>> check_pair_sizes((5, 7), (15, 21), None, "lr", "hr")
-    3
-    """
-    (h, w), (hh, ww) = (int(v) for v in lr_hw), (int(v) for v in hr_hw)
-    if min(h, w, hh, ww) < 1:
-        raise MossfuseInputError(f"empty image: LR-HSI {h} x {w}, HR-MSI {hh} x {ww}", lr_path)
-    if ratio is not None and int(ratio) < 1:
-        raise MossfuseInputError(f"--ratio must be a positive integer; got {ratio}")
-    ry, rx = hh / h, ww / w
-    if ratio is None:
-        if hh % h == 0 and ww % w == 0 and ry == rx:
-            return int(ry)
-        r_guess = max(1, int(min(ry, rx)))
-        raise MossfuseInputError(
-            f"HR-MSI size {hh} x {ww} is not an integer multiple of the LR-HSI size {h} x {w} "
-            f"({lr_path}) with one ratio for both axes (ratios {ry:.4g}, {rx:.4g}); mossfuse "
-            f"neither pads nor crops: crop the pair so that H = r h and W = r w, e.g. for r = "
-            f"{r_guess}: HR-MSI {r_guess * h} x {r_guess * w} (top-left kept), or pass --ratio",
-            hr_path,
-        )
-    r = int(ratio)
-    if (hh, ww) != (r * h, r * w):
-        raise MossfuseInputError(
-            f"HR-MSI size {hh} x {ww} is not ratio {r} x LR-HSI size {h} x {w} ({lr_path}); "
-            f"expected {r * h} x {r * w}; mossfuse neither pads nor crops: crop the pair to "
-            f"H = r h, W = r w (the grids share their top-left corner)",
-            hr_path,
-        )
-    return r
 
 
 def _geo(meta: Mapping[str, Any]) -> tuple[Any, Any] | None:

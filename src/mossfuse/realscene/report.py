@@ -59,7 +59,6 @@ import numpy as np
 from mossfuse._atomic import atomic_path
 from mossfuse.errors import MossfuseInputError
 from mossfuse.realscene.checks import (
-    check_pair_geometry,
     check_srf_metadata,
     load_srf_named,
     output_meta,
@@ -471,7 +470,7 @@ def fuse_with_report(
     hr_path: str | Path,
     out_path: str | Path,
     *,
-    method: str = "cnmf",
+    method: Any = "cnmf",
     report_dir: str | Path | None = None,
     register: bool = False,
     hsi_key: str | None = None,
@@ -525,27 +524,51 @@ def fuse_with_report(
             extents that do not match (:func:`~mossfuse.realscene.checks.check_pair_geometry`),
             an SRF that contradicts the band metadata, or no usable area.
     """
+    from mossfuse.pipeline.pair import read_pair
+
+    pair = read_pair(lr_path, hr_path, ratio=ratio, hsi_key=hsi_key, msi_key=msi_key,
+                     hsi_scale=hsi_scale, msi_scale=msi_scale, hsi_wavelengths=hsi_wavelengths,
+                     hsi_nodata=hsi_nodata, msi_nodata=msi_nodata)
+    return fuse_pair_with_report(pair, out_path, method=method, report_dir=report_dir,
+                                 register=register, srf=srf, psf=psf,
+                                 method_config=method_config, estimation=estimation,
+                                 wald_check=wald_check, dpi=dpi)
+
+
+def fuse_pair_with_report(
+    pair: Any,
+    out_path: str | Path,
+    *,
+    method: Any = "cnmf",
+    report_dir: str | Path | None = None,
+    register: bool = False,
+    srf: str | Path | np.ndarray | None = None,
+    psf: np.ndarray | None = None,
+    method_config: Mapping[str, Any] | None = None,
+    estimation: Mapping[str, Any] | None = None,
+    wald_check: bool = True,
+    dpi: int = 80,
+) -> dict[str, Any]:
+    """:func:`fuse_with_report` on a pair already read and checked
+    (:func:`mossfuse.pipeline.pair.read_pair`); ``method`` is a name or an instance."""
     import torch
 
-    from mossfuse.data.io import read_cube, write_cube
+    from mossfuse.data.io import write_cube
     from mossfuse.data.scene import FusionInputs
-    from mossfuse.methods import get_method
+    from mossfuse.methods import FusionMethod, get_method
     from mossfuse.methods.estimation import resolve_degradation
 
     t0 = time.perf_counter()
+    lr_path, hr_path, out_path = pair.lr_path, pair.hr_path, Path(out_path)
+    method_name = method.name if isinstance(method, FusionMethod) else str(method)
     call = (f"fuse_with_report({str(lr_path)!r}, {str(hr_path)!r}, {str(out_path)!r}, "
-            f"method={method!r}, report_dir={None if report_dir is None else str(report_dir)!r}"
-            f", register={register}, hsi_key={hsi_key!r}, msi_key={msi_key!r}, ratio={ratio}, "
-            f"srf={'<array>' if isinstance(srf, np.ndarray) else srf!r}, "
+            f"method={method_name!r}, report_dir="
+            f"{None if report_dir is None else str(report_dir)!r}, register={register}, "
+            f"ratio={pair.ratio}, srf={'<array>' if isinstance(srf, np.ndarray) else srf!r}, "
             f"psf={'<array>' if psf is not None else None})")
-    lr_path, hr_path, out_path = Path(lr_path), Path(hr_path), Path(out_path)
-    lr_scene = read_cube(lr_path, hsi_key, scale=hsi_scale, wavelengths=hsi_wavelengths,
-                         nodata=hsi_nodata)
-    hr_scene = read_cube(hr_path, msi_key, scale=msi_scale, nodata=msi_nodata)
-    r = check_pair_geometry(lr_scene.meta, hr_scene.meta, lr_scene.shape_hw, hr_scene.shape_hw,
-                            ratio, lr_path, hr_path)
+    lr_scene, hr_scene, r = pair.lr, pair.hr, pair.ratio
     wl = lr_scene.wavelengths_nm
-    band_names = tuple(str(n) for n in hr_scene.meta.get("band_names", ()) or ())
+    band_names = tuple(pair.msi_band_names)
     warnings_: list[str] = []
     notes: list[str] = []
     lr_bad, hr_bad = _mask_of(lr_scene), _mask_of(hr_scene)
@@ -561,7 +584,8 @@ def fuse_with_report(
         srf_matrix = loaded.matrix
         check_srf_metadata(srf_matrix, srf, hr_scene.bands, lr_scene.bands, loaded.band_names,
                            band_names, hr_path, wl)
-    method_obj = get_method(method, dict(method_config) if method_config else None)
+    method_obj = (method if isinstance(method, FusionMethod)
+                  else get_method(method, dict(method_config) if method_config else None))
     est_kw = dict(estimation or {})
 
     def estimate(lr_arr: np.ndarray, **extra: Any) -> tuple[Any, tuple[int, int, int, int]]:
@@ -660,7 +684,7 @@ def fuse_with_report(
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "call": call,
         "argv": " ".join(sys.argv),
-        "method": method,
+        "method": method_name,
         "ratio": r,
         "output": str(out_path),
         "inputs": {
