@@ -126,8 +126,9 @@ def fuse(
     ] = None,
     tile_size: Annotated[int | None, typer.Option(
         help="Fuse tile by tile: tile side in HR pixels, a multiple of r (default with "
-             "--overlap/--workers/--scheduler/--resume: max(512, 32 r)). Streams .npy and "
-             "GeoTIFF inputs and outputs by windows; the degradation is settled once per scene"
+             "--overlap/--workers/--scheduler/--resume: the method's, docs/tiling.md). Streams "
+             ".npy and GeoTIFF inputs and outputs by windows; the degradation is settled once "
+             "per scene"
     )] = None,
     overlap: Annotated[int | None, typer.Option(
         help="Overlap of neighbouring tiles in HR pixels, a multiple of r (default: "
@@ -175,6 +176,11 @@ def fuse(
         help="Stored HR-MSI value marking no-data pixels (all bands equal to it, e.g. 0 for a "
              "black no-data patch); needs --report"
     )] = None,
+    memory_limit: Annotated[str | None, typer.Option(
+        help="Memory budget (e.g. 4GB, 512MiB; default min(4 GiB, 50 % of the available "
+             "RAM)): without tiling options, a scene whose whole-image fusion is estimated "
+             "to need more is fused tile by tile (streamed), and a line says so"
+    )] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress lines on stderr (steps longer than 2 s)"
     )] = False,
@@ -193,7 +199,8 @@ def fuse(
 
     --report also masks no-data (NaN, a file's no-data value, --hsi-nodata/--msi-nodata),
     checks the co-registration and writes an HTML quality report.
-    Tiling (--tile-size, --overlap, --workers, --scheduler, --resume) fuses tile by tile.
+    Tiling (--tile-size, --overlap, --workers, --scheduler, --resume) fuses tile by tile;
+    without them a scene whose whole-image fusion would exceed --memory-limit is tiled anyway.
     The output (and the SRF/PSF files) are written to temporary files and renamed once
     complete.
     """
@@ -208,7 +215,8 @@ def fuse(
         degradation=protocol or "blind", srf=srf, ratio=ratio, hsi_key=hsi_key,
         msi_key=msi_key, hsi_scale=hsi_scale, msi_scale=msi_scale,
         hsi_wavelengths=None if hsi_wavelengths is None else parse_wavelengths(hsi_wavelengths),
-        hsi_nodata=hsi_nodata, msi_nodata=msi_nodata, tiling=tiling, register=register,
+        hsi_nodata=hsi_nodata, msi_nodata=msi_nodata, tiling=tiling,
+        memory_limit=memory_limit, register=register,
         report_dir=report, progress=not quiet,
     )
     for w in outcome.warnings:
