@@ -127,8 +127,9 @@ def fuse(
     ] = None,
     tile_size: Annotated[int | None, typer.Option(
         help="Fuse tile by tile: tile side in HR pixels, a multiple of r (default with "
-             "--overlap/--workers/--scheduler/--resume: max(512, 32 r)). Streams .npy and "
-             "GeoTIFF inputs and outputs by windows; the degradation is settled once per scene"
+             "--overlap/--workers/--scheduler/--resume: the method's, docs/tiling.md). Streams "
+             ".npy and GeoTIFF inputs and outputs by windows; the degradation is settled once "
+             "per scene"
     )] = None,
     overlap: Annotated[int | None, typer.Option(
         help="Overlap of neighbouring tiles in HR pixels, a multiple of r (default: "
@@ -156,7 +157,13 @@ def fuse(
         "--register", help="Correct the measured shift of the LR-HSI before fusing"
     )] = False,
     weights: Annotated[Path | None, typer.Option(
-        help="Checkpoint of a learned method (e.g. a `mossfuse train` run's best.safetensors)"
+        help="Checkpoint of a learned method (e.g. a `mossfuse train` run's best.safetensors, "
+             "or the authors' MossFuse .pth)"
+    )] = None,
+    adapt_steps: Annotated[int | None, typer.Option(
+        min=0, help="mossfuse only: fine-tune the loaded weights on this pair for N steps of "
+                    "the self-supervised losses before fusing (no reference is used; about "
+                    "4 s a step on a 2-core CPU)"
     )] = None,
     hsi_scale: Annotated[float | None, typer.Option(
         help="Divisor mapping the stored LR-HSI values to [0, 1] (default: uint8 / 255, "
@@ -176,6 +183,11 @@ def fuse(
         help="Stored HR-MSI value marking no-data pixels (all bands equal to it, e.g. 0 for a "
              "black no-data patch); needs --report"
     )] = None,
+    memory_limit: Annotated[str | None, typer.Option(
+        help="Memory budget (e.g. 4GB, 512MiB; default min(4 GiB, 50 % of the available "
+             "RAM)): without tiling options, a scene whose whole-image fusion is estimated "
+             "to need more is fused tile by tile (streamed), and a line says so"
+    )] = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress lines on stderr (steps longer than 2 s)"
     )] = False,
@@ -194,7 +206,8 @@ def fuse(
 
     --report also masks no-data (NaN, a file's no-data value, --hsi-nodata/--msi-nodata),
     checks the co-registration and writes an HTML quality report.
-    Tiling (--tile-size, --overlap, --workers, --scheduler, --resume) fuses tile by tile.
+    Tiling (--tile-size, --overlap, --workers, --scheduler, --resume) fuses tile by tile;
+    without them a scene whose whole-image fusion would exceed --memory-limit is tiled anyway.
     The output (and the SRF/PSF files) are written to temporary files and renamed once
     complete.
     """
@@ -204,12 +217,20 @@ def fuse(
     tiled = resume or any(v is not None for v in (tile_size, overlap, workers, scheduler))
     tiling = (Tiling(tile=tile_size, overlap=overlap, workers=workers, scheduler=scheduler,
                      resume=resume, retries=retries) if tiled else None)
+    options = None
+    if adapt_steps is not None:
+        if method != "mossfuse":
+            raise typer.BadParameter(f"applies to --method mossfuse only, not '{method}'",
+                                     param_hint="'--adapt-steps'")
+        options = {"adapt_steps": adapt_steps}
     outcome = fuse_files(
-        lr_hsi, hr_msi, out, method=method, method_config=config, weights=weights,
+        lr_hsi, hr_msi, out, method=method, method_config=config, method_options=options,
+        weights=weights,
         degradation=protocol or "blind", srf=srf, ratio=ratio, hsi_key=hsi_key,
         msi_key=msi_key, hsi_scale=hsi_scale, msi_scale=msi_scale,
         hsi_wavelengths=None if hsi_wavelengths is None else parse_wavelengths(hsi_wavelengths),
-        hsi_nodata=hsi_nodata, msi_nodata=msi_nodata, tiling=tiling, register=register,
+        hsi_nodata=hsi_nodata, msi_nodata=msi_nodata, tiling=tiling,
+        memory_limit=memory_limit, register=register,
         report_dir=report, progress=not quiet,
     )
     for w in outcome.warnings:
@@ -228,6 +249,9 @@ def fuse(
                    f"tiles of {t['tile']} px overlap {t['overlap']} px ({t['resumed']} resumed) "
                    f"-> {out}")
     else:
+        adapted = outcome.adaptation
+        if adapted:
+            used += f", adapted {adapted['steps']} steps in {adapted['seconds']:.1f} s"
         typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands){used} in "
                    f"{outcome.seconds:.2f} s -> {out}")
     if outcome.degradation_files:

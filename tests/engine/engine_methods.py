@@ -106,3 +106,22 @@ class Failing(PixelLocal):
                 raise RuntimeError("simulated transient tile failure")
         up = nearest_up(inputs.lr_hsi, inputs.ratio)
         return FusionResult(hr_hsi=up * (inputs.hr_msi.mean(axis=0, keepdims=True) + 1) / 2)
+
+
+class SlowConfig(MethodConfig):
+    seconds: float = 0.3  # sleep per tile
+
+
+class Slow(PixelLocal):
+    """:class:`PixelLocal` that takes ``seconds`` per call (a run long enough to kill a worker
+    in the middle of it)."""
+
+    name = "slow"
+    Config = SlowConfig  # type: ignore[assignment]
+
+    def _fuse(self, inputs: FusionInputs) -> FusionResult:
+        import time
+
+        time.sleep(self.config.seconds)
+        up = nearest_up(inputs.lr_hsi, inputs.ratio)
+        return FusionResult(hr_hsi=up * (inputs.hr_msi.mean(axis=0, keepdims=True) + 1) / 2)

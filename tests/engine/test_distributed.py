@@ -120,3 +120,66 @@ def test_cli_fuse_on_an_existing_scheduler(cluster, files, tmp_path, capsys):
 def test_dask_executor_needs_exactly_one_target():
     with pytest.raises(MossfuseInputError, match="exactly one"), dask_executor():
         pass
+
+
+@pytest.mark.parametrize("victims", [1, 2], ids=["one-worker", "every-worker"])
+def test_sigkill_of_workers_mid_run_reruns_their_tiles(files, tmp_path, victims):
+    """Worker processes killed with SIGKILL while they run tiles (one of them, or both, one
+    after the other): their tiles run again on the others and on the nanny's replacements, the
+    run completes with the uninterrupted output, bit for bit. Nothing the run needs lives only
+    on a worker (no scattered data), so even losing every worker does not hang it."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from engine_methods import Slow
+
+    method = Slow(Slow.Config(seconds=0.4))  # 12 tiles on 2 workers: ~2.5 s uninterrupted
+    with dask_executor(workers=2) as ex:
+        client = ex.client
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)  # worker address -> pid (scheduler_info has no pid here)
+        killed: list[int] = []
+
+        def killer() -> None:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                busy = [w for w, keys in client.processing().items() if keys and w in pids]
+                if busy:
+                    time.sleep(0.6)  # a tile or so into the run
+                    order = busy[:1] + [w for w in pids if w != busy[0]]
+                    for w in order[:victims]:
+                        os.kill(pids[w], signal.SIGKILL)
+                        killed.append(pids[w])
+                        time.sleep(0.3)
+                    return
+                time.sleep(0.02)
+
+        box: dict = {}
+
+        def run() -> None:
+            try:
+                box["report"] = fuse_files(_source(files), tmp_path / "k.npy", method,
+                                           tile=TILE, overlap=OVERLAP,
+                                           scheduler=client.scheduler.address)
+            except BaseException as exc:  # pragma: no cover - reported below
+                box["error"] = exc
+
+        thread = threading.Thread(target=killer, daemon=True)
+        thread.start()
+        t0 = time.monotonic()
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+        seconds = time.monotonic() - t0
+        thread.join(timeout=5)
+        assert not worker.is_alive(), "the run hung after the kill"
+        assert "error" not in box, box.get("error")
+        assert len(killed) == victims
+        assert not set(killed) & set(client.run(os.getpid).values())  # they did die
+    report = box["report"]
+    assert report.tiles_fused == len(report.plan) == 12
+    assert seconds < 30
+    np.testing.assert_array_equal(np.moveaxis(np.load(tmp_path / "k.npy"), -1, 0),
+                                  _serial(files, PixelLocal()))

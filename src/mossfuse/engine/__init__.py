@@ -1,4 +1,5 @@
-"""Large scenes: tiled fusion (:mod:`.tiling`), windowed I/O (:mod:`.streaming`), checkpoints
+"""Large scenes: a memory budget that decides when to tile (:mod:`.budget`), tiled fusion
+(:mod:`.tiling`), windowed I/O (:mod:`.streaming`), checkpoints
 for resuming (:mod:`.checkpoint`) and Dask execution (:mod:`.distributed`).
 
 >>> from mossfuse.engine import plan_tiles
@@ -11,6 +12,11 @@ from __future__ import annotations
 from mossfuse._lazy import lazy_exports
 
 _EXPORTS = {
+    "TilePlanChoice": "mossfuse.engine.budget",
+    "choose_tiling": "mossfuse.engine.budget",
+    "default_memory_limit": "mossfuse.engine.budget",
+    "estimate_whole_image_peak": "mossfuse.engine.budget",
+    "parse_memory": "mossfuse.engine.budget",
     "ArrayReader": "mossfuse.engine.streaming",
     "CubeReader": "mossfuse.engine.streaming",
     "CubeWriter": "mossfuse.engine.streaming",
@@ -46,4 +52,9 @@ __all__ = [
     "open_writer",
     "plan_tiles",
     "resolve_tile_degradation",
+    "TilePlanChoice",
+    "choose_tiling",
+    "default_memory_limit",
+    "estimate_whole_image_peak",
+    "parse_memory",
 ]

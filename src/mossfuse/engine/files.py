@@ -176,7 +176,8 @@ def settle_degradation(
         return degradation, None, None
     names = tuple(source.msi_band_names)
     if degradation == "auto" and not method_uses_degradation(method):
-        first = plan_tiles(source.hr_shape, source.ratio, tile, overlap, margin=margin)[0]
+        first = plan_tiles(source.hr_shape, source.ratio, tile, overlap, margin=margin,
+                           method=method.name)[0]
         result = method.fuse(source.window(first.lr_rows, first.lr_cols))
         est = DegradationEstimate.from_result(
             result, ratio=source.ratio, srf_given=source.srf is not None,

@@ -220,10 +220,21 @@ class TilePlan(Sequence[Tile]):
         }
 
 
-def default_tile(ratio: int) -> int:
-    """Default tile side: ``max(512, 32 r)`` rounded up to a multiple of ``r`` (1024 at x32:
-    about 130 MB of float32 output per tile at 31 bands)."""
-    return ratio * math.ceil(max(512, 32 * ratio) / ratio)
+#: Default tile side per method in HR px at x32 (``benchmarks/tile_quality/results.md``: the
+#: tile size with the best tiled PSNR on the 16-scene CAVE mosaics); other methods get
+#: ``max(512, 32 r)``.
+METHOD_TILE_PX: dict[str, int] = {}
+
+
+def default_tile(ratio: int, method: str | None = None) -> int:
+    """Default tile side (HR px) of ``method``, the same for serial and Dask runs.
+
+    ``METHOD_TILE_PX[method]`` (``max(512, 32 r)`` for a method without an entry, or none
+    given), at least ``16 r`` HR px (16 LR samples a side), rounded up to a multiple of ``r``.
+    1024 px at x32 is about 130 MB of float32 output per tile at 31 bands.
+    """
+    px = METHOD_TILE_PX.get(method or "", max(512, 32 * ratio))
+    return ratio * math.ceil(max(px, 16 * ratio) / ratio)
 
 
 def default_overlap(tile: int, ratio: int) -> int:
@@ -243,17 +254,20 @@ def default_margin(overlap: int, ratio: int) -> int:
 
 
 def plan_tiles(hr_shape: Sequence[int], ratio: int, tile: int | None = None,
-               overlap: int | None = None, *, margin: int | None = None) -> TilePlan:
+               overlap: int | None = None, *, margin: int | None = None,
+               method: str | None = None) -> TilePlan:
     """Cut an ``H x W`` HR grid into tiles aligned to the LR grid (module Convention).
 
     Args:
         hr_shape: ``(H, W)``, multiples of ``ratio``.
         ratio: r.
-        tile: tile side in HR px, a multiple of r (default :func:`default_tile`).
+        tile: tile side in HR px, a multiple of r (default :func:`default_tile` of
+            ``method``).
         overlap: minimum overlap in HR px, a multiple of r, ``< tile``
             (default :func:`default_overlap`).
         margin: blending margin in HR px, ``2 margin < overlap`` (default
             :func:`default_margin`).
+        method: name of the method, for its default tile size.
 
     Returns:
         :class:`TilePlan` (a sequence of :class:`Tile`).
@@ -269,7 +283,7 @@ def plan_tiles(hr_shape: Sequence[int], ratio: int, tile: int | None = None,
         raise MossfuseInputError(
             f"HR size {big_h} x {big_w} is not a positive multiple of the ratio {r}"
         )
-    tile = default_tile(r) if tile is None else int(tile)
+    tile = default_tile(r, method) if tile is None else int(tile)
     if tile < r or tile % r:
         raise MossfuseInputError(
             f"tile size {tile} px must be a positive multiple of the ratio {r} (tiles start on "
@@ -560,7 +574,7 @@ class TiledFusion:
 
     def plan(self, source: StreamedInputs) -> TilePlan:
         return plan_tiles(source.hr_shape, source.ratio, self.tile, self.overlap,
-                          margin=self.margin)
+                          margin=self.margin, method=self.method.name)
 
     def run(self, source: FusionInputs | StreamedInputs, writer: CubeWriter | None = None, *,
             checkpoint: str | Path | None = None, resume: bool = False) -> TiledReport:

@@ -9,6 +9,9 @@ One function, :func:`fuse_files`, for every way of fusing two files: whole image
    the method and its weights (a corrupt checkpoint fails here, in a second);
 2. remove temporary files a killed earlier run left for this output;
 3. read the pair once, with the one geometry check (:func:`~mossfuse.pipeline.pair.read_pair`);
+   When no tiling is asked for, the memory budget decides (:func:`mossfuse.engine.budget.
+   choose_tiling`): a scene whose whole-image peak would exceed ``memory_limit`` is tiled, and
+   one progress line says so;
 4. the degradation: blind (estimated by the method's path), a protocol's, or a known SRF;
 5. fuse (whole, tiled or with the report) and write atomically, with what a blind run
    estimated beside the output.
@@ -77,8 +80,12 @@ class FuseOutcome:
         warnings: plausibility warnings (estimated SRF/PSF, co-registration).
         weights: the checkpoint a learned method used (None: not learned).
         tiles: tiled runs: ``{"count", "tile", "overlap", "resumed", "megapixels_per_s"}``.
+        budget: why the run was tiled without being asked (the memory budget's line), else
+            None.
         report: the HTML report (``--report``), else None.
         summary: the report's JSON summary (``--report``), else None.
+        adaptation: MossFuse per-scene adaptation (``{"steps", "seconds", ...}``) of a
+            whole-image run, else None.
     """
 
     output: Path
@@ -93,18 +100,23 @@ class FuseOutcome:
     tiles: dict[str, Any] | None = None
     report: Path | None = None
     summary: dict[str, Any] | None = None
+    budget: str | None = None
+    adaptation: dict[str, Any] | None = None
 
 
 def load_fusion_method(method: Any, config: Mapping[str, Any] | str | Path | None = None,
-                       weights: str | Path | None = None) -> Any:
+                       weights: str | Path | None = None,
+                       options: Mapping[str, Any] | None = None) -> Any:
     """A method instance from a name (or an instance, returned as is), its config (a dict or
-    a JSON file) and a checkpoint; every error is a :class:`MossfuseInputError` naming the
-    file, raised before any data is read."""
+    a JSON file), ``options`` set on top of that config (e.g. ``{"adapt_steps": 50}``) and a
+    checkpoint; every error is a :class:`MossfuseInputError` naming the file, raised before
+    any data is read."""
     from mossfuse.methods.base import FusionMethod, load_method
 
     if isinstance(method, FusionMethod):
-        if config is not None or weights is not None:
-            raise MossfuseInputError("give config/weights with a method name, not an instance")
+        if config is not None or weights is not None or options:
+            raise MossfuseInputError("give config/weights/options with a method name, not an "
+                                     "instance")
         return method
     cfg: Mapping[str, Any] | None
     if isinstance(config, (str, Path)):
@@ -120,6 +132,8 @@ def load_fusion_method(method: Any, config: Mapping[str, Any] | str | Path | Non
                                      f"{type(cfg).__name__}", path)
     else:
         cfg = config
+    if options:
+        cfg = {**(cfg or {}), **options}
     from mossfuse.methods.base import get_method
 
     try:
@@ -218,6 +232,7 @@ def fuse_files(
     *,
     method: Any = "bicubic",
     method_config: Mapping[str, Any] | str | Path | None = None,
+    method_options: Mapping[str, Any] | None = None,
     weights: str | Path | None = None,
     degradation: Any = "blind",
     srf: str | Path | np.ndarray | None = None,
@@ -230,6 +245,7 @@ def fuse_files(
     hsi_nodata: float | None = None,
     msi_nodata: float | None = None,
     tiling: Tiling | None = None,
+    memory_limit: int | str | None = None,
     register: bool = False,
     report_dir: str | Path | None = None,
     progress: Progress | bool = False,
@@ -242,6 +258,8 @@ def fuse_files(
         out: output file; the format follows its extension.
         method: a registered method name (``mossfuse.list_methods()``) or an instance.
         method_config: the method's config: a dict or a JSON file.
+        method_options: config fields set on top of ``method_config`` (the CLI's
+            ``--adapt-steps``); a field the method does not have is an error.
         weights: a checkpoint of a learned method.
         degradation: ``"blind"`` (default: estimated from the inputs, or learned by the
             method), a protocol name / :class:`~mossfuse.physics.protocols.Protocol` (its known
@@ -253,7 +271,12 @@ def fuse_files(
             65535, float as is).
         hsi_wavelengths: ``(B,)`` HSI band centres (nm) replacing the file's.
         hsi_nodata, msi_nodata: stored no-data values (need ``report_dir``).
-        tiling: fuse tile by tile (:class:`Tiling`); None: the whole image at once.
+        tiling: fuse tile by tile (:class:`Tiling`); None: the whole image at once when its
+            estimated peak fits ``memory_limit``, else tile by tile with the method's default
+            tiles (shrunk until they fit; :func:`mossfuse.engine.budget.choose_tiling`).
+        memory_limit: budget in bytes or text (``"4GB"``, ``"512MiB"``; default
+            :func:`~mossfuse.engine.budget.default_memory_limit`: min(4 GiB, 50 % of the
+            available RAM)); only decides whether to tile when ``tiling`` is None.
         register: correct the measured shift of the LR-HSI first (report path).
         report_dir: write an HTML quality report there (blind, whole image).
         progress: a :class:`~mossfuse._progress.Progress` or True for progress lines on
@@ -287,23 +310,96 @@ def fuse_files(
         raise MossfuseInputError("give --workers (local cluster) or --scheduler, not both")
     if report_dir is not None and Path(report_dir).exists() and not Path(report_dir).is_dir():
         raise MossfuseInputError("the report folder is an existing file", Path(report_dir))
+    from mossfuse.engine.budget import parse_memory
+
+    limit = None if memory_limit is None else parse_memory(memory_limit)
     with prog.step(f"loading {method if isinstance(method, str) else method.name}"):
-        fusion = load_fusion_method(method, method_config, weights)
+        fusion = load_fusion_method(method, method_config, weights, method_options)
     # 2. what a killed run (SIGKILL) left for these names
     for name in output_siblings(out):
         remove_stale_partials(name)
-    # 3. the pair
+    # 3. the pair; the memory budget decides whether to tile (from the file headers when the
+    # formats are streamed, else after the whole read)
+    choice = None
+    if tiling is None and not reporting:
+        shapes = _peek_shapes(lr_hsi, hr_msi, hsi_key, msi_key)
+        if shapes is not None:
+            choice = _budget_choice(fusion, shapes, ratio, out, limit)
+            if choice is not None:
+                tiling = Tiling(tile=choice.tile, overlap=choice.overlap)
+                prog.note(choice.reason)
     with prog.step("reading inputs"):
         pair = _read(lr_hsi, hr_msi, ratio, hsi_key, msi_key, hsi_scale, msi_scale,
                      hsi_wavelengths, hsi_nodata, msi_nodata, stream=tiling is not None)
     if reporting:
         return _fuse_with_report(pair, out, fusion, report_dir, register, srf, prog, t_start)
+    if tiling is None and choice is None:
+        choice = _budget_choice(fusion, (pair.lr_shape, pair.hr_shape), pair.ratio, out, limit)
+        if choice is not None:  # read whole (a format without windows): tile the fusion
+            tiling = Tiling(tile=choice.tile, overlap=choice.overlap)
+            prog.note(choice.reason)
+            pair = _as_readers(pair)
     # 4. the degradation
     known = _known_degradation(degradation, pair, srf)
     # 5. fuse and write
     if tiling is not None:
-        return _fuse_tiled(pair, out, fusion, known, tiling, prog, t_start)
+        outcome = _fuse_tiled(pair, out, fusion, known, tiling, prog, t_start)
+        outcome.budget = None if choice is None else choice.reason
+        return outcome
     return _fuse_whole(pair, out, fusion, known, prog, t_start)
+
+
+def _peek_shapes(lr_hsi: Path, hr_msi: Path, hsi_key: str | None, msi_key: str | None
+                 ) -> tuple[tuple[int, int, int], tuple[int, int, int]] | None:
+    """``((B, h, w), (b, H, W))`` from the headers of ``.npy``/GeoTIFF inputs (nothing read);
+    None for other formats or unreadable headers (the read reports the error)."""
+    from mossfuse.engine.streaming import open_reader
+
+    if hsi_key is not None or msi_key is not None:
+        return None
+    streamed = (".npy", ".tif", ".tiff")
+    if lr_hsi.suffix.lower() not in streamed or hr_msi.suffix.lower() not in streamed:
+        return None
+    try:
+        lr, hr = open_reader(lr_hsi), open_reader(hr_msi)
+        shapes = tuple(lr.shape), tuple(hr.shape)
+        for reader in (lr, hr):
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
+    except Exception:  # the real read below raises the one clear error
+        return None
+    return shapes  # type: ignore[return-value]
+
+
+def _budget_choice(fusion: Any, shapes: tuple[Sequence[int], Sequence[int]], ratio: int | None,
+                   out: Path, limit: int | None) -> Any:
+    """:func:`~mossfuse.engine.budget.choose_tiling` for these shapes (None: fuse whole)."""
+    from mossfuse.engine.budget import choose_tiling
+
+    (big_b, h, w), (b, big_h, big_w) = shapes
+    r = ratio
+    if r is None:
+        if h < 1 or big_h % h or big_h // h != big_w // max(w, 1) or big_w % max(w, 1):
+            return None  # not a pair: read_pair says why
+        r = big_h // h
+    if big_h % r or big_w % r:
+        return None
+    streamed = out.suffix.lower() in (".npy", ".tif", ".tiff")
+    return choose_tiling(fusion.name, int(big_b), int(b), (int(big_h), int(big_w)), int(r),
+                         limit, streamed_output=streamed)
+
+
+def _as_readers(pair: Any) -> Any:
+    """A pair read whole, its cubes as in-memory readers (for the tiled path)."""
+    import dataclasses
+
+    from mossfuse.engine.streaming import ArrayReader
+
+    return dataclasses.replace(
+        pair, streamed=True,
+        lr=ArrayReader(pair.lr.cube, pair.wavelengths_nm, dict(pair.lr.meta)),
+        hr=ArrayReader(pair.hr.cube, None, dict(pair.hr.meta)))
 
 
 def _read(lr_hsi, hr_msi, ratio, hsi_key, msi_key, hsi_scale, msi_scale, hsi_wavelengths,
@@ -351,6 +447,7 @@ def _fuse_whole(pair: Any, out: Path, fusion: Any, known: dict[str, Any], prog: 
         wall_seconds=time.perf_counter() - t_start, degradation_files=dict(deg_files),
         warnings=list(estimate.warnings()[0]) if deg_files else [],
         weights=result.info.get("weights") or _weights_of(fusion),
+        adaptation=result.info.get("adaptation"),
     )
 
 

@@ -334,3 +334,26 @@ def test_adaptation_fine_tunes_a_copy_on_the_pair_and_survives_loading(tmp_path)
     reloaded = MossFuse(**TINY)
     reloaded.load(tmp_path / "saved")
     assert reloaded.config.adapt_steps == 0
+
+
+def test_cli_adapt_steps_fine_tunes_before_fusing(tmp_path, capsys):
+    from mossfuse.cli import main
+
+    ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
+    inputs = _tiny_inputs()
+    np.save(tmp_path / "lr.npy", inputs.lr_hsi.transpose(1, 2, 0))
+    np.save(tmp_path / "hr.npy", inputs.hr_msi.transpose(1, 2, 0))
+    (tmp_path / "cfg.json").write_text(json.dumps({"adapt_crop": 8}))
+    common = ["fuse", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
+              "--method", "mossfuse", "--weights", str(ckpt), "--config",
+              str(tmp_path / "cfg.json"), "-q"]
+    main([*common, "--out", str(tmp_path / "plain.npy")])
+    main([*common, "--out", str(tmp_path / "adapted.npy"), "--adapt-steps", "2"])
+    plain, adapted = np.load(tmp_path / "plain.npy"), np.load(tmp_path / "adapted.npy")
+    assert plain.shape == adapted.shape == (12, 8, 8)
+    assert np.abs(plain - adapted).max() > 1e-6  # the adapted copy fused it
+    assert "adapted 2 steps" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # a flag of mossfuse only: a usage error
+        main(["fuse", "--lr-hsi", "a.npy", "--hr-msi", "b.npy", "--out", "c.npy",
+              "--method", "gsa", "--adapt-steps", "2"])
+    assert exc.value.code == 2
