@@ -152,6 +152,18 @@ def rmse_map(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.sqrt((d * d).mean(0)).astype(np.float32)
 
 
+def prewarm() -> None:
+    """Import matplotlib's Agg stack and load the fonts by drawing a tiny figure (~0.5 s).
+
+    The fuse pipeline runs this in a background thread while a method fuses (torch and BLAS
+    kernels release the GIL), so the SRF/PSF plots written after fusion start warm."""
+    import io
+
+    fig = _new_figure(1.0, 1.0)
+    fig.text(0.5, 0.5, "warm")
+    fig.savefig(io.BytesIO(), dpi=10, format="png")
+
+
 def _new_figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -411,6 +411,31 @@ def _read(lr_hsi, hr_msi, ratio, hsi_key, msi_key, hsi_scale, msi_scale, hsi_wav
                      hsi_nodata=hsi_nodata, msi_nodata=msi_nodata, stream=stream)
 
 
+def _prewarm_plots_if_needed(fusion: Any, known: dict[str, Any]) -> Any:
+    """A started thread warming matplotlib (:func:`mossfuse.bench.figures.prewarm`) when this
+    run will plot an estimated SRF/PSF beside the output, else None. Fusion runs in torch/BLAS
+    kernels that release the GIL, so the import overlaps it instead of following it (about
+    0.5 s of a blind CLI run)."""
+    import threading
+
+    uses = bool(getattr(fusion, "uses_degradation", False))
+    learns = fusion.name == "mossfuse"  # saves the PSF/SRF it learned
+    if not (uses or learns) or (known["srf"] is not None and known["psf"] is not None):
+        return None
+
+    def warm() -> None:
+        try:
+            from mossfuse.bench.figures import prewarm
+
+            prewarm()
+        except Exception:  # only a head start: the real plotting reports any problem
+            pass
+
+    thread = threading.Thread(target=warm, name="mossfuse-prewarm-plots", daemon=True)
+    thread.start()
+    return thread
+
+
 def _fuse_whole(pair: Any, out: Path, fusion: Any, known: dict[str, Any], prog: Progress,
                 t_start: float) -> FuseOutcome:
     from mossfuse.data.io import write_cube
@@ -428,8 +453,11 @@ def _fuse_whole(pair: Any, out: Path, fusion: Any, known: dict[str, Any], prog: 
         srf=known["srf"], psf=known["psf"], phase=known["phase"],
         psf_centre=known["psf_centre"],
     )
+    warm = _prewarm_plots_if_needed(fusion, known)
     with prog.step(f"fusing ({fusion.name})"):
         result = fusion.fuse(inputs)
+    if warm is not None:
+        warm.join()
     # blind: what the method estimated (classical estimator) or learned (mossfuse) goes beside
     # the output, renamed together with it
     estimate = DegradationEstimate.from_result(
