@@ -199,9 +199,9 @@ def save_sweep_figure(path: Path, records: list[dict[str, Any]], weights: list[s
                       dpi: int = 90) -> Path:
     """One panel per weight: validation PSNR (left axis, blue) and the final value of the
     term it multiplies (right axis, red) against the weight (log x axis)."""
-    from mossfuse.bench.figures import _new_figure, _save
+    from mossfuse.viz.canvas import new_figure, save_figure
 
-    fig = _new_figure(4.3 * len(weights), 3.4)
+    fig = new_figure(4.3 * len(weights), 3.4)
     axes = fig.subplots(1, len(weights), squeeze=False)[0]
     for ax, weight in zip(axes, weights, strict=True):
         rs = sorted((r for r in records if r["weight"] == weight), key=lambda r: r["value"])
@@ -218,7 +218,7 @@ def save_sweep_figure(path: Path, records: list[dict[str, Any]], weights: list[s
         twin.set_ylabel(f"final L_{term.upper()} (unweighted)", color="tab:red")
         ax.grid(alpha=0.3)
     fig.suptitle("Loss-weight sensitivity (short CPU budget per point)", fontsize=10)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def markdown_report(doc: dict[str, Any]) -> str:

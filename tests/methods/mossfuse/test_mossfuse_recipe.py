@@ -26,7 +26,7 @@ def test_paper_recipe_is_the_papers_schedule():
 
 
 def test_train_command_runs_the_paper_recipe_on_cpu_for_a_few_steps(tmp_path, capsys):
-    from mossfuse.train_cli import main
+    from mossfuse.cli.train import main
 
     rng = np.random.default_rng(0)
     np.save(tmp_path / "lr.npy", rng.random((32, 32, 8), dtype=np.float32))  # H x W x bands

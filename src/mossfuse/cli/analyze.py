@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from mossfuse._cli_runner import split_list
+from mossfuse.cli.options import split_list
 from mossfuse.errors import MossfuseInputError
 
 analyze_app = typer.Typer(

@@ -5,8 +5,8 @@ synthetic dead-leaves pairs only (:mod:`mossfuse.methods.scalmu.trainer`).
 The main CLI registers it with ``app.command("train")(train_command)``. It also runs on its
 own, which is how several processes are started::
 
-    python -m mossfuse.train_cli --dataset cave --root DATA/cave --split dev-train --out runs/a
-    torchrun --standalone --nproc_per_node=2 -m mossfuse.train_cli --dataset cave ... --out runs/a
+    python -m mossfuse.cli.train --dataset cave --root DATA/cave --split dev-train --out runs/a
+    torchrun --standalone --nproc_per_node=2 -m mossfuse.cli.train --dataset cave ... --out runs/a
 
 Only the **inputs** of the training scenes (``case.inputs.blind()``) reach the trainer; the
 references of the validation scenes go to the validation evaluator alone.
@@ -21,7 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mossfuse._cli_runner import run_app, split_list
+from mossfuse.cli.options import named_scenes
+from mossfuse.cli.runner import run_app
 from mossfuse.errors import MossfuseInputError
 
 
@@ -44,18 +45,6 @@ def _read_config(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
             )
         return dict(doc.get("model") or {}), dict(doc.get("train") or {})
     return {}, doc
-
-
-def _cave_names(ds: Any, names: str | None, split: str | None) -> list[str]:
-    listed = split_list(names)
-    if listed is not None:
-        return listed
-    if split is None:
-        return []
-    sel = ds.split(split)
-    if sel.missing:
-        typer.echo(f"split '{split}': missing scenes skipped: {', '.join(sel.missing)}", err=True)
-    return list(sel.present)
 
 
 def train_command(
@@ -278,10 +267,10 @@ def _dataset(dataset, root, protocol, split, scenes, val_scenes, val_split, val_
         raise MossfuseInputError("--dataset cave needs --root DIR")
     ds = CaveDataset(root)
     proto = get_protocol(protocol)
-    names = _cave_names(ds, scenes, split)
+    names = named_scenes(ds, scenes, split) or []
     if not names:
         raise MossfuseInputError("no training scenes: give --split or --scenes")
-    val_names = _cave_names(ds, val_scenes, val_split)
+    val_names = named_scenes(ds, val_scenes, val_split) or []
     overlap = sorted(set(names) & set(val_names))
     if overlap:
         raise MossfuseInputError(f"scenes both in training and validation: {overlap}")
@@ -331,7 +320,7 @@ def _single_scene(lr_path, hr_path, hsi_key, msi_key, reference, protocol):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m mossfuse.train_cli`` (also what ``torchrun -m`` runs): one-line errors
+    """``python -m mossfuse.cli.train`` (also what ``torchrun -m`` runs): one-line errors
     for bad input, exit code 2."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(train_command)
