@@ -180,7 +180,7 @@ def run_decoupling(
     from mossfuse.data.cave import CaveDataset
     from mossfuse.methods import load_method
     from mossfuse.methods.mossfuse.network import MossFuseNet
-    from mossfuse.methods.mossfuse.trainer import centre_crop_case
+    from mossfuse.methods.mossfuse.train import centre_crop_case
     from mossfuse.physics import get_protocol
 
     out = Path(out)

@@ -1,5 +1,5 @@
 """``mossfuse train``: train MossFuse on a dataset or fit it to one pair (thin: parse, call
-:mod:`mossfuse.methods.mossfuse.trainer`, print); ``--method scalmu`` trains SCALMU on
+:mod:`mossfuse.methods.mossfuse.train`, print); ``--method scalmu`` trains SCALMU on
 synthetic dead-leaves pairs only (:mod:`mossfuse.methods.scalmu.trainer`).
 
 The main CLI registers it with ``app.command("train")(train_command)``. It also runs on its
@@ -135,7 +135,7 @@ def train_command(
     if method != "mossfuse":
         raise MossfuseInputError(f"--method must be 'mossfuse' or 'scalmu'; got {method!r}")
     from mossfuse.methods.mossfuse.config import MossFuseConfig
-    from mossfuse.methods.mossfuse.trainer import (
+    from mossfuse.methods.mossfuse.train import (
         TrainConfig,
         adapt_model_config,
         init_distributed,
@@ -144,7 +144,7 @@ def train_command(
 
     model_doc, train_doc = _read_config(config)
     if recipe is not None:
-        from mossfuse.methods.mossfuse.trainer import recipe as named_recipe
+        from mossfuse.methods.mossfuse.train import recipe as named_recipe
 
         base_model, base_train = named_recipe(recipe)
         if "steps" in train_doc:
@@ -256,7 +256,7 @@ def _train_scalmu(out, protocol, config, steps, crop, lr, seed, threads, used) -
 
 def _dataset(dataset, root, protocol, split, scenes, val_scenes, val_split, val_crop):
     from mossfuse.data.cave import CaveDataset
-    from mossfuse.methods.mossfuse.trainer import ReferenceEvaluator, simulate_training_inputs
+    from mossfuse.methods.mossfuse.train import ReferenceEvaluator, simulate_training_inputs
     from mossfuse.physics import get_protocol
 
     if dataset != "cave":
@@ -286,7 +286,7 @@ def _dataset(dataset, root, protocol, split, scenes, val_scenes, val_split, val_
 def _single_scene(lr_path, hr_path, hsi_key, msi_key, reference, protocol):
     from mossfuse.data.io import read_cube
     from mossfuse.data.scene import FusionInputs
-    from mossfuse.methods.mossfuse.trainer import ReferenceEvaluator
+    from mossfuse.methods.mossfuse.train import ReferenceEvaluator
     from mossfuse.physics import get_protocol
 
     if lr_path is None or hr_path is None:

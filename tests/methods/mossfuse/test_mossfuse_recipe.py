@@ -9,7 +9,7 @@ import pytest
 from mossfuse_testing import single_threaded_torch  # noqa: F401
 
 from mossfuse.methods.mossfuse.config import MossFuseConfig
-from mossfuse.methods.mossfuse.trainer import TrainConfig, read_log, recipe
+from mossfuse.methods.mossfuse.train import TrainConfig, read_log, recipe
 
 
 def test_paper_recipe_is_the_papers_schedule():

@@ -16,7 +16,7 @@ from mossfuse.data.scene import FusionInputs, Scene
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods.mossfuse import MossFuse
 from mossfuse.methods.mossfuse.losses import subspace_clustering_loss
-from mossfuse.methods.mossfuse.trainer import (
+from mossfuse.methods.mossfuse.train import (
     CropSampler,
     PairBatcher,
     ReferenceEvaluator,
@@ -29,7 +29,7 @@ from mossfuse.methods.mossfuse.trainer import (
     read_log,
     train,
 )
-from mossfuse.methods.mossfuse.training import global_subspace_clustering_loss
+from mossfuse.methods.mossfuse.train.step import global_subspace_clustering_loss
 from mossfuse.physics import gaussian_kernel, spatial_degrade, spectral_degrade
 
 
@@ -245,7 +245,7 @@ def test_train_command_single_scene(tmp_path, capsys):
 def test_train_command_cave_keeps_references_out_of_training(tmp_path, monkeypatch,
                                                              cave_root):
     from mossfuse.cli.train import main
-    from mossfuse.methods.mossfuse import trainer as trainer_mod
+    from mossfuse.methods.mossfuse import train as trainer_mod
 
     got = {}
     real_train = trainer_mod.train
