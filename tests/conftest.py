@@ -69,3 +69,15 @@ def _isolated_mossfuse_weights(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(autouse=True)
+def _method_registry_restored():
+    """Methods a test registers (spies, plugins) are unregistered after it, so the registry
+    seen by later tests and the doctests is the built-in one."""
+    from mossfuse.methods import base
+
+    before = dict(base._REGISTRY)
+    yield
+    base._REGISTRY.clear()
+    base._REGISTRY.update(before)

@@ -27,7 +27,6 @@ def _fake_cave(root, names=("alpha", "beta"), size=64, seed=0):
 calls: list[str] = []
 
 
-@register_method
 class _Spy(FusionMethod):
     """Records what it receives; returns bicubic-free nearest upsampling."""
 
@@ -41,6 +40,7 @@ class _Spy(FusionMethod):
 
 
 def test_benchmark_writes_tables_and_resumes(tmp_path):
+    register_method(_Spy)  # unregistered after the test (tests/conftest.py)
     root = _fake_cave(tmp_path / "cave")
     cfg = BenchmarkConfig(root=str(root), protocol="wald-x8", methods=["bicubic", "_spy_for_tests"],
                           profiles=["mossfuse-paper", "standard"], figures=True)
