@@ -16,7 +16,19 @@ import typer
 
 from mossfuse.cli.analyze import analyze_app
 from mossfuse.cli.fuse import fuse_command
-from mossfuse.cli.options import CUBE_FORMATS, named_scenes, parse_pair, split_list, write_text
+from mossfuse.cli.options import (
+    CUBE_FORMATS,
+    DatasetKind,
+    DatasetRoot,
+    Scenes,
+    Seed,
+    Split,
+    Threads,
+    named_scenes,
+    parse_pair,
+    split_list,
+    write_text,
+)
 from mossfuse.cli.runner import run_app
 from mossfuse.cli.train import train_command
 from mossfuse.cli.weights import weights_app
@@ -34,9 +46,9 @@ app = typer.Typer(
 def simulate(
     out: Annotated[Path, typer.Option(help="Output folder: OUT/<scene>/{lr_hsi,hr_msi,reference}")],
     protocol: Annotated[str, typer.Option(help="Protocol name or .json file")] = "mossfuse-x32",
-    dataset: Annotated[str | None, typer.Option(help="Dataset kind: 'cave'")] = None,
-    root: Annotated[Path | None, typer.Option(help="Dataset root folder")] = None,
-    scenes: Annotated[str | None, typer.Option(help="Comma-separated scene names")] = None,
+    dataset: DatasetKind = None,
+    root: DatasetRoot = None,
+    scenes: Scenes = None,
     split: Annotated[str | None, typer.Option(help="Named split (e.g. test, dev-val)")] = None,
     input: Annotated[  # noqa: A002
         Path | None, typer.Option("--input", help="A single reference cube file instead")
@@ -145,8 +157,8 @@ def benchmark(
     dataset: Annotated[str, typer.Option(help="Dataset kind")] = "cave",
     protocol: Annotated[str, typer.Option(help="Protocol name or .json")] = "mossfuse-x32",
     methods: Annotated[str, typer.Option(help="Comma-separated method names")] = "bicubic",
-    scenes: Annotated[str | None, typer.Option(help="Comma-separated scene names")] = None,
-    split: Annotated[str | None, typer.Option(help="Named split (test, dev-val, ...)")] = None,
+    scenes: Scenes = None,
+    split: Split = None,
     known_degradation: Annotated[
         bool, typer.Option("--known-degradation/--blind", help="Give methods the true PSF/SRF")
     ] = True,
@@ -159,10 +171,10 @@ def benchmark(
     weights: Annotated[
         str | None, typer.Option(help="Checkpoints of learned methods: name=path[,name=path]")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for every method")] = 0,
+    seed: Seed = 0,
     figures: Annotated[bool, typer.Option("--figures/--no-figures")] = True,
     figure_scenes: Annotated[int, typer.Option(help="Figures for the first N scenes")] = 4,
-    threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
+    threads: Threads = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the run in OUT after an interruption: finished (scene, "
                          "method) records with the same config are reused (without it, an OUT "

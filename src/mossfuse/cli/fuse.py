@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from mossfuse.cli.options import HsiKey, MsiKey
+
 
 def fuse_command(
     lr_hsi: Annotated[Path, typer.Option(help="LR-HSI file (H x W x bands)")],
@@ -24,8 +26,8 @@ def fuse_command(
     protocol: Annotated[
         str | None, typer.Option(help="Take the known PSF, SRF and phase from this protocol")
     ] = None,
-    hsi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz LR-HSI")] = None,
-    msi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz HR-MSI")] = None,
+    hsi_key: HsiKey = None,
+    msi_key: MsiKey = None,
     config: Annotated[
         Path | None, typer.Option(help="JSON file with the method's config")
     ] = None,

@@ -4,7 +4,7 @@ selection) and the small file helpers they use; imports nothing heavy."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -12,6 +12,17 @@ from mossfuse.errors import MossfuseInputError
 
 CUBE_FORMATS = ("npy", "npz", "mat", "tif", "hdr")
 """File formats ``mossfuse simulate --format`` writes."""
+
+# Options shared by several subcommands (same name, type and help everywhere)
+HsiKey = Annotated[str | None, typer.Option(help="Variable in a .mat/.npz LR-HSI")]
+MsiKey = Annotated[str | None, typer.Option(help="Variable in a .mat/.npz HR-MSI")]
+DatasetKind = Annotated[str | None, typer.Option(help="Dataset kind: 'cave'")]
+DatasetRoot = Annotated[Path | None, typer.Option(help="Dataset root folder")]
+CaveRoot = Annotated[Path, typer.Option(help="CAVE root folder")]
+Scenes = Annotated[str | None, typer.Option(help="Comma-separated scene names")]
+Split = Annotated[str | None, typer.Option(help="Named split (test, dev-val, ...)")]
+Seed = Annotated[int, typer.Option(help="Seed for every method")]
+Threads = Annotated[int | None, typer.Option(help="torch threads")]
 
 
 def split_list(text: str | None) -> list[str] | None:

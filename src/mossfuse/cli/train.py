@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mossfuse.cli.options import named_scenes
+from mossfuse.cli.options import DatasetKind, DatasetRoot, HsiKey, MsiKey, named_scenes
 from mossfuse.cli.runner import run_app
 from mossfuse.errors import MossfuseInputError
 
@@ -54,8 +54,8 @@ def train_command(
              "degraded by --protocol; takes --protocol, --steps, --crop (scene side), --lr, "
              "--seed, --threads, --config)"
     )] = "mossfuse",
-    dataset: Annotated[str | None, typer.Option(help="Dataset kind: 'cave'")] = None,
-    root: Annotated[Path | None, typer.Option(help="Dataset root folder")] = None,
+    dataset: DatasetKind = None,
+    root: DatasetRoot = None,
     protocol: Annotated[str | None, typer.Option(
         help="Simulation protocol (name or .json) of the dataset pairs (default mossfuse-x32); "
              "single-scene mode takes only its sampling phase"
@@ -77,8 +77,8 @@ def train_command(
     hr_msi: Annotated[
         Path | None, typer.Option(help="Single-scene mode: the HR-MSI file (H x W x bands)")
     ] = None,
-    hsi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz LR-HSI")] = None,
-    msi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz HR-MSI")] = None,
+    hsi_key: HsiKey = None,
+    msi_key: MsiKey = None,
     reference: Annotated[Path | None, typer.Option(
         help="Single-scene mode: a reference HR-HSI, used only to report validation metrics"
     )] = None,
