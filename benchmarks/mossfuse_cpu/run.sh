@@ -12,8 +12,8 @@ bash $HERE/train.sh all16 "$ROOT" > runs/all16.log 2>&1 &
 wait
 python - <<'PY'
 import shutil
-from mossfuse.bench.figures import save_learning_curves
-from mossfuse.methods.mossfuse.trainer import read_log
+from mossfuse.viz import save_learning_curves
+from mossfuse.methods.mossfuse.train import read_log
 for run, title in [("heldout", "12 dev-train scenes, validated on dev-val 256 px crops"),
                    ("all16", "all 16 local CAVE scenes (shipped weights)")]:
     save_learning_curves(f"benchmarks/mossfuse_cpu/learning_curves_{run}.png",

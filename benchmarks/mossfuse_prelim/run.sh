@@ -10,8 +10,8 @@ HERE=benchmarks/mossfuse_prelim
 mossfuse train --dataset cave --root "$ROOT" --protocol mossfuse-x32 --split dev-train \
   --val-split dev-val --val-crop 256 --config $HERE/train_config_prelim.json --out runs/prelim
 python - <<'PY'
-from mossfuse.bench.figures import save_learning_curves
-from mossfuse.methods.mossfuse.trainer import read_log
+from mossfuse.viz import save_learning_curves
+from mossfuse.methods.mossfuse.train import read_log
 import shutil
 recs = read_log("runs/prelim/train_log.jsonl")
 save_learning_curves("benchmarks/mossfuse_prelim/learning_curves.png", recs,

@@ -19,7 +19,7 @@ from mossfuse.analyses.decoupling import (
 from mossfuse.data.dead_leaves import DeadLeavesConfig, generate_dead_leaves
 from mossfuse.methods.mossfuse import MossFuseConfig, MossFuseNet
 from mossfuse.methods.mossfuse.losses import subspace_clustering_loss
-from mossfuse.methods.mossfuse.trainer import TrainConfig, adapt_model_config, train
+from mossfuse.methods.mossfuse.train import TrainConfig, adapt_model_config, train
 from mossfuse.physics import get_protocol
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -31,7 +31,7 @@ def _pair(tmp_path, r=4, bands=31, h=4, w=5, lr_dtype=np.float32):
 
 
 def test_simulate_fuse_evaluate_on_real_cave_scene(capsys, tmp_path, cave_root):
-    from tests_support import independent_x32
+    from reference_testing import independent_x32
 
     code, out, err = run(capsys, "simulate", "--dataset", "cave", "--root", cave_root,
                          "--protocol", "mossfuse-x32", "--scenes", "cd", "--out", tmp_path)

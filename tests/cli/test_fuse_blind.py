@@ -156,9 +156,9 @@ def test_learned_degradation_of_mossfuse_is_saved_the_same_tiled_or_not(capsys, 
 def test_error_midway_leaves_no_partial_files(capsys, pair, tmp_path, monkeypatch, where):
     """A failure after some files were staged (PSF figure), while writing the output, or in a
     tile: no output, no SRF/PSF file, no temporary; older files of those names untouched."""
-    import mossfuse.bench.figures
     import mossfuse.data.io
     import mossfuse.engine.tiling
+    import mossfuse.viz.degradation
 
     (tmp_path / "o.srf.csv").write_text("old\n")
 
@@ -166,14 +166,14 @@ def test_error_midway_leaves_no_partial_files(capsys, pair, tmp_path, monkeypatc
         raise MossfuseInputError("disk full")
 
     if where == "psf_figure":
-        real = mossfuse.bench.figures.save_srf_psf_figure
+        real = mossfuse.viz.degradation.save_srf_psf_figure
 
         def figure(path, srf_true, srf_est, psf_true, psf_est, *a, **k):
             if psf_est is not None:
                 boom()
             return real(path, srf_true, srf_est, psf_true, psf_est, *a, **k)
 
-        monkeypatch.setattr(mossfuse.bench.figures, "save_srf_psf_figure", figure)
+        monkeypatch.setattr(mossfuse.viz.degradation, "save_srf_psf_figure", figure)
     elif where == "output":
         monkeypatch.setattr(mossfuse.data.io, "write_cube", boom)
     else:

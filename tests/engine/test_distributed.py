@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_methods import Failing, PixelLocal, tile_key
+from engine_testing import Failing, PixelLocal, tile_key
 
 from mossfuse.cli import main
 from mossfuse.data.io import write_cube
@@ -133,7 +133,7 @@ def test_sigkill_of_workers_mid_run_reruns_their_tiles(files, tmp_path, victims)
     import threading
     import time
 
-    from engine_methods import Slow
+    from engine_testing import Slow
 
     method = Slow(Slow.Config(seconds=0.4))  # 12 tiles on 2 workers: ~2.5 s uninterrupted
     with dask_executor(workers=2) as ex:

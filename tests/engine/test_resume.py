@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from engine_methods import Failing, PixelLocal
+from engine_testing import Failing, PixelLocal
 
 from mossfuse.cli import main
 from mossfuse.data.io import write_cube

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from engine_methods import Failing, PixelLocal
+from engine_testing import Failing, PixelLocal
 
 from mossfuse.data.io import read_cube, write_cube
 from mossfuse.data.scene import FusionInputs

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_methods import PixelLocal, Spy
+from engine_testing import PixelLocal, Spy
 
 from mossfuse.data.dead_leaves import DeadLeavesConfig, generate_dead_leaves
 from mossfuse.data.scene import FusionInputs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from methods._synthetic import bicubic_psnr, make_case, psnr
+from methods.methods_testing import bicubic_psnr, make_case, psnr
 from mossfuse.methods import get_method
 from mossfuse.methods._linalg import vca, virtual_dimensionality
 from mossfuse.methods.cnmf import CNMF, CNMFConfig, cnmf_fuse

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from methods._synthetic import make_case
+from methods.methods_testing import make_case
 from mossfuse.data.scene import FusionInputs
 from mossfuse.methods.estimation import (
     EstimatedDegradation,

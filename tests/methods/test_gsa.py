@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from methods._synthetic import bicubic_psnr, make_case, psnr
+from methods.methods_testing import bicubic_psnr, make_case, psnr
 from mossfuse.methods import get_method
 from mossfuse.methods.gsa import GSA, GSAConfig, gsa_fuse
 from mossfuse.physics import spatial_degrade

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from methods._synthetic import bicubic_psnr, make_case, psnr
+from methods.methods_testing import bicubic_psnr, make_case, psnr
 from mossfuse.methods import get_method
 from mossfuse.methods._linalg import (
     dct2,

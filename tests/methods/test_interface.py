@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from methods._synthetic import make_case
+from methods.methods_testing import make_case
 from mossfuse.data.scene import FusionInputs, Scene
 from mossfuse.methods import FusionMethod, available_methods, get_method
 from mossfuse.physics.protocols import Protocol, PSFSpec, SimulatedCase

@@ -8,7 +8,7 @@ from mossfuse.data.scene import FusionInputs, Scene
 from mossfuse.errors import MossfuseInputError
 from mossfuse.physics import PROTOCOLS, Protocol, get_protocol
 from mossfuse.physics.srf_library import CAVE_WAVELENGTHS_NM
-from tests_support import independent_x32 as _independent_x32
+from reference_testing import independent_x32 as _independent_x32
 
 
 def test_builtin_protocols_serialise_round_trip():

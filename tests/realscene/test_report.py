@@ -185,13 +185,14 @@ def test_report_renders_in_headless_chromium(report, tmp_path: Path):
 # --- report nits (issue #16, item 6) -----------------------------------------------------------
 def _srf_figure(monkeypatch, **kw):
     """Draw an SRF figure and return it (its axes and legend), not only the PNG."""
-    from mossfuse.bench import figures
+    from mossfuse.viz import degradation
 
     drawn = {}
-    monkeypatch.setattr(figures, "_save", lambda fig, path, dpi: drawn.setdefault("fig", fig))
+    monkeypatch.setattr(degradation, "save_figure",
+                        lambda fig, path, dpi: drawn.setdefault("fig", fig))
     args = {"srf_true": None, "srf_est": None, "psf_true": None, "psf_est": None,
             "wavelengths_nm": WL, **kw}
-    figures.save_srf_psf_figure("unused.png", **args)
+    degradation.save_srf_psf_figure("unused.png", **args)
     ax = drawn["fig"].axes[0]
     leg = ax.get_legend()
     return ax.get_title(), [t.get_text() for t in leg.get_texts()], leg.get_title().get_text()

@@ -12,7 +12,7 @@
 Each ``run_*`` function writes its results (Markdown, CSV, JSON) and figures to a folder and
 returns a summary dict. Nothing here ever hands a reference image to a method: references are
 read only by the evaluators (:mod:`mossfuse.bench.runner`,
-:class:`~mossfuse.methods.mossfuse.trainer.ReferenceEvaluator`).
+:class:`~mossfuse.methods.mossfuse.train.ReferenceEvaluator`).
 """
 
 from __future__ import annotations

@@ -137,9 +137,9 @@ def save_pca_figure(path: Path, panels: Mapping[str, Mapping[str, Any]], title: 
                     dpi: int = 90) -> Path:
     """One scatter panel per model (``{label: analyse_features(...)}``), points coloured by
     set (S_Y, C_Y, S_x, C_x), with the explained variance and the decoupling score."""
-    from mossfuse.bench.figures import _new_figure, _save
+    from mossfuse.viz.canvas import new_figure, save_figure
 
-    fig = _new_figure(4.6 * len(panels), 4.4)
+    fig = new_figure(4.6 * len(panels), 4.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     colours = {"S_Y": "tab:blue", "S_x": "tab:cyan", "C_Y": "tab:red", "C_x": "tab:orange"}
     for ax, (label, res) in zip(axes, panels.items(), strict=True):
@@ -157,7 +157,7 @@ def save_pca_figure(path: Path, panels: Mapping[str, Mapping[str, Any]], title: 
             h.set_alpha(1)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def run_decoupling(
@@ -180,7 +180,7 @@ def run_decoupling(
     from mossfuse.data.cave import CaveDataset
     from mossfuse.methods import load_method
     from mossfuse.methods.mossfuse.network import MossFuseNet
-    from mossfuse.methods.mossfuse.trainer import centre_crop_case
+    from mossfuse.methods.mossfuse.train import centre_crop_case
     from mossfuse.physics import get_protocol
 
     out = Path(out)

@@ -298,9 +298,9 @@ def save_metric_violins(path: Path, rows: list[dict], protocols: list[str],
                         methods: list[str], metrics: tuple[str, ...] = ("psnr", "sam"),
                         dpi: int = 90) -> Path:
     """Violin plots (with median and scenes as dots) of each metric per protocol and method."""
-    from mossfuse.bench.figures import _new_figure, _save
+    from mossfuse.viz.canvas import new_figure, save_figure
 
-    fig = _new_figure(max(7.0, 1.2 + 0.55 * len(protocols) * max(1, len(methods))),
+    fig = new_figure(max(7.0, 1.2 + 0.55 * len(protocols) * max(1, len(methods))),
                       3.0 * len(metrics))
     axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
     width = 0.8 / max(1, len(methods))
@@ -332,7 +332,7 @@ def save_metric_violins(path: Path, rows: list[dict], protocols: list[str],
     axes[0].legend(fontsize=8, ncol=len(methods), loc="lower left")
     axes[0].set_title("Blind fusion across degradations (violins over scenes, bar = median)",
                       fontsize=10)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def save_estimate_grid(path: Path, truths: dict[str, dict], estimates: dict[str, dict],
@@ -340,12 +340,12 @@ def save_estimate_grid(path: Path, truths: dict[str, dict], estimates: dict[str,
     """One row per protocol: true PSF, classical estimate (median-sigma scene), learned
     estimate (if any), their PSFs on the HR cell, and the SRF rows (true solid, classical
     dashed, learned dotted). Kernels are placed where they act in the 32-px cell."""
-    from mossfuse.bench.figures import _new_figure, _save
+    from mossfuse.viz.canvas import new_figure, save_figure
 
     protos = list(estimates)
     learned = sorted({m for p in protos for m in estimates[p]["learned"]})
     ncols = 2 + len(learned) + 1
-    fig = _new_figure(2.3 * ncols + 1.5, 2.2 * len(protos) + 0.4)
+    fig = new_figure(2.3 * ncols + 1.5, 2.2 * len(protos) + 0.4)
     axes = fig.subplots(len(protos), ncols, squeeze=False)
     for i, proto in enumerate(protos):
         t = truths[proto]
@@ -396,7 +396,7 @@ def save_estimate_grid(path: Path, truths: dict[str, dict], estimates: dict[str,
         ax.tick_params(labelsize=7)
     fig.suptitle("Estimated vs true degradation per protocol (PSFs drawn on the 32-px HR cell "
                  "where they act; one colour scale per row)", fontsize=9)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def markdown_report(cfg: RobustnessConfig, summary: dict[str, Any], protos: list[Any]) -> str:

@@ -2,9 +2,9 @@
 
 ``L = L_MA + alpha1 L_SC + alpha2 L_SCT + alpha3 L_DE``: each weight is varied alone over a
 grid, the others at the base config's values. Every point trains a fresh MossFuse with
-:func:`mossfuse.methods.mossfuse.trainer.train` for the same (small) number of steps on the
+:func:`mossfuse.methods.mossfuse.train.train` for the same (small) number of steps on the
 **inputs** of the training scenes (blind), then scores it on centred crops of the validation
-scenes with :class:`~mossfuse.methods.mossfuse.trainer.ReferenceEvaluator` (which alone holds
+scenes with :class:`~mossfuse.methods.mossfuse.train.ReferenceEvaluator` (which alone holds
 the references). Recorded per point: validation PSNR/SAM, and the final value of the loss term
 the weight multiplies (unweighted; mean of the last ``loss_window`` logged steps) and of the
 total. ``alpha2`` (``alpha_sct``) points train with ``use_sct_loss=True`` (``L_SCT`` is off in
@@ -69,7 +69,7 @@ class SweepConfig(BaseModel):
 def point_configs(cfg: SweepConfig, weight: str, value: float) -> tuple[Any, Any]:
     """``(MossFuseConfig, TrainConfig)`` of one point (before adapting to the inputs)."""
     from mossfuse.methods.mossfuse.config import MossFuseConfig
-    from mossfuse.methods.mossfuse.trainer import TrainConfig
+    from mossfuse.methods.mossfuse.train import TrainConfig
 
     if weight not in WEIGHTS:
         raise MossfuseInputError(f"unknown weight '{weight}'; expected one of {list(WEIGHTS)}")
@@ -105,7 +105,7 @@ def final_losses(history: list[dict[str, Any]], window: int) -> dict[str, float]
 def run_point(cfg: SweepConfig, weight: str, value: float, inputs: list[Any],
               evaluator: Any) -> dict[str, Any]:
     """Train and validate one point; returns its record (no files written)."""
-    from mossfuse.methods.mossfuse.trainer import adapt_model_config, train
+    from mossfuse.methods.mossfuse.train import adapt_model_config, train
 
     model_cfg, train_cfg = point_configs(cfg, weight, value)
     model_cfg = adapt_model_config(model_cfg, inputs[0])
@@ -126,7 +126,7 @@ def run_point(cfg: SweepConfig, weight: str, value: float, inputs: list[Any],
 
 def _data(cfg: SweepConfig) -> tuple[list[Any], Any, list[str], list[str]]:
     from mossfuse.data.cave import CaveDataset
-    from mossfuse.methods.mossfuse.trainer import ReferenceEvaluator, simulate_training_inputs
+    from mossfuse.methods.mossfuse.train import ReferenceEvaluator, simulate_training_inputs
     from mossfuse.physics import get_protocol
 
     ds = CaveDataset(cfg.root)
@@ -199,9 +199,9 @@ def save_sweep_figure(path: Path, records: list[dict[str, Any]], weights: list[s
                       dpi: int = 90) -> Path:
     """One panel per weight: validation PSNR (left axis, blue) and the final value of the
     term it multiplies (right axis, red) against the weight (log x axis)."""
-    from mossfuse.bench.figures import _new_figure, _save
+    from mossfuse.viz.canvas import new_figure, save_figure
 
-    fig = _new_figure(4.3 * len(weights), 3.4)
+    fig = new_figure(4.3 * len(weights), 3.4)
     axes = fig.subplots(1, len(weights), squeeze=False)[0]
     for ax, weight in zip(axes, weights, strict=True):
         rs = sorted((r for r in records if r["weight"] == weight), key=lambda r: r["value"])
@@ -218,7 +218,7 @@ def save_sweep_figure(path: Path, records: list[dict[str, Any]], weights: list[s
         twin.set_ylabel(f"final L_{term.upper()} (unweighted)", color="tab:red")
         ax.grid(alpha=0.3)
     fig.suptitle("Loss-weight sensitivity (short CPU budget per point)", fontsize=10)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def markdown_report(doc: dict[str, Any]) -> str:

@@ -341,13 +341,13 @@ def _fmt(v: float) -> str:
 
 
 def _scene_figures(folder: Path, scene: str, case: SimulatedCase, preds: dict, estimates) -> None:
-    from mossfuse.bench import figures
+    from mossfuse import viz
 
     ref = case.reference
     wl = ref.wavelengths_nm
 
     def to_rgb(c):
-        return figures.hsi_to_rgb(c, wl)
+        return viz.hsi_to_rgb(c, wl)
 
     lr_up = np.repeat(np.repeat(case.inputs.lr_hsi, case.protocol.ratio, 1), case.protocol.ratio, 2)
     msi = case.inputs.hr_msi
@@ -359,16 +359,16 @@ def _scene_figures(folder: Path, scene: str, case: SimulatedCase, preds: dict, e
     for name, pred in preds.items():
         panels[name] = to_rgb(np.clip(pred, 0, 1))
         errors[name] = np.sqrt(np.mean((np.clip(pred, 0, 1) - ref.cube) ** 2, axis=0))
-    figures.save_comparison_figure(folder / f"{scene}_composites.png", panels, errors,
+    viz.save_comparison_figure(folder / f"{scene}_composites.png", panels, errors,
                                    f"{scene}: RGB composites and per-pixel RMSE over bands",
                                    error_label="RMSE", dpi=80)
     H, W = ref.shape_hw
     pixels = [(H // 4, W // 4), (H // 2, W // 2), (3 * H // 4, 3 * W // 4)]
-    figures.save_spectra_figure(folder / f"{scene}_spectra.png", ref.cube, preds, pixels, wl,
+    viz.save_spectra_figure(folder / f"{scene}_spectra.png", ref.cube, preds, pixels, wl,
                                 dpi=80)
     for name, (srf_est, psf_est) in estimates.items():
         if srf_est is not None or psf_est is not None:
-            figures.save_srf_psf_figure(
+            viz.save_srf_psf_figure(
                 folder / f"{scene}_{name}_degradation.png", case.inputs.srf, srf_est,
                 case.inputs.psf, psf_est, wl, list(case.inputs.msi_band_names), dpi=80,
             )

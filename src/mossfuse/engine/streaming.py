@@ -68,6 +68,8 @@ from typing import Any
 import numpy as np
 
 from mossfuse._atomic import atomic_path
+from mossfuse.data.io import geotiff, npy
+from mossfuse.data.io.normalize import check_streamable_dtype, normalize_cube
 from mossfuse.data.scene import FusionInputs, check_pair_sizes
 from mossfuse.errors import MossfuseInputError
 
@@ -152,23 +154,9 @@ class CubeReader(ABC):
 
 def _normalize(arr: np.ndarray, path: Path | None, scale: float | None,
                nodata: float | None, allow_unnormalized: bool) -> np.ndarray:
-    from mossfuse.data.io import normalize_cube
-
     cube, _ = normalize_cube(arr, path, scale=scale, nodata=nodata,
                              allow_unnormalized=allow_unnormalized)
     return cube
-
-
-def _check_dtype(dtype: np.dtype, scale: float | None, path: Path) -> None:
-    if dtype.kind == "f" or dtype.kind == "b" or dtype in (np.uint8, np.uint16):
-        return
-    if dtype.kind in "iu" and scale is not None:
-        return
-    raise MossfuseInputError(
-        f"cube has dtype {dtype}; streaming reads need float, uint8, uint16 or scale= for "
-        "other integer types",
-        path,
-    )
 
 
 class ArrayReader(CubeReader):
@@ -199,50 +187,20 @@ class NpyReader(CubeReader):
         super().__init__()
         self.path = Path(path).resolve()
         self.scale, self.allow_unnormalized = scale, allow_unnormalized
-        arr = self._map()
+        arr = npy.memory_map(self.path)
         if arr.ndim not in (2, 3) or arr.size == 0:
             raise MossfuseInputError(
                 f"expected a non-empty H x W x bands (or H x W) array; got shape {arr.shape}",
                 self.path,
             )
-        _check_dtype(arr.dtype, scale, self.path)
+        check_streamable_dtype(arr.dtype, scale, self.path)
         bands = 1 if arr.ndim == 2 else arr.shape[2]
         self.shape = (int(bands), int(arr.shape[0]), int(arr.shape[1]))
         self.meta = {"source": str(self.path), "format": "npy"}
 
-    def _map(self) -> np.ndarray:
-        try:
-            return np.load(self.path, mmap_mode="r", allow_pickle=False)
-        except FileNotFoundError:
-            raise MossfuseInputError("file not found", self.path) from None
-        except Exception as exc:
-            raise MossfuseInputError(
-                f"cannot map as a .npy array (corrupt, truncated or pickled?): {exc}", self.path
-            ) from exc
-
     def _read(self, rows: Window, cols: Window) -> np.ndarray:
-        mm = self._map()
-        win = np.array(mm[rows[0] : rows[1], cols[0] : cols[1]])  # copy, then drop the mapping
-        del mm
-        chw = win[None] if win.ndim == 2 else np.moveaxis(win, -1, 0)
+        chw = npy.read_window(self.path, rows, cols)
         return _normalize(chw, self.path, self.scale, None, self.allow_unnormalized)
-
-
-def _geotiff_wavelengths(tags: Mapping[str, str], band_tags: Sequence[Mapping[str, str]],
-                         bands: int) -> np.ndarray | None:
-    """Same tag rules as :mod:`mossfuse.data.io` (dataset ``wavelengths_nm`` or per band)."""
-    wl = None
-    try:
-        if "wavelengths_nm" in tags:
-            wl = np.asarray([float(w) for w in tags["wavelengths_nm"].split(",")])
-        elif band_tags and all("wavelength" in t for t in band_tags):
-            wl = np.asarray([float(t["wavelength"]) for t in band_tags])
-            units = band_tags[0].get("wavelength_units", "nm").strip().lower()
-            if units in ("micrometers", "micrometer", "um", "µm", "microns"):
-                wl = wl * 1000.0
-    except ValueError:
-        return None
-    return wl if wl is not None and wl.size == bands else None
 
 
 class GeoTiffReader(CubeReader):
@@ -255,34 +213,17 @@ class GeoTiffReader(CubeReader):
         self.scale, self.allow_unnormalized = scale, allow_unnormalized
         self._ds: Any = None
         ds = self._dataset()
-        _check_dtype(np.dtype(ds.dtypes[0]), scale, self.path)
+        check_streamable_dtype(np.dtype(ds.dtypes[0]), scale, self.path)
         self.shape = (int(ds.count), int(ds.height), int(ds.width))
         self.nodata = ds.nodata
-        self.wavelengths_nm = _geotiff_wavelengths(
-            ds.tags(), [ds.tags(i) for i in range(1, ds.count + 1)], ds.count
-        )
-        self.meta = {"source": str(self.path), "format": "geotiff", "crs": ds.crs,
-                     "transform": ds.transform, "nodata": ds.nodata}
-        if any(ds.descriptions):
-            self.meta["band_names"] = tuple(d or "" for d in ds.descriptions)
+        self.wavelengths_nm, extra = geotiff.describe(ds)
+        self.meta = {"source": str(self.path), "format": "geotiff", **extra}
 
     def _dataset(self) -> Any:
         if self._ds is None:
-            import rasterio
-            from rasterio.errors import NotGeoreferencedWarning
-
             if not self.path.exists():
                 raise MossfuseInputError("file not found", self.path)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                    self._ds = rasterio.open(self.path)
-            except Exception as exc:  # rasterio/GDAL raise many types
-                raise MossfuseInputError(
-                    f"cannot read as a GeoTIFF (corrupt or truncated?): {type(exc).__name__}: "
-                    f"{exc}",
-                    self.path,
-                ) from exc
+            self._ds = geotiff.open_dataset(self.path)
         return self._ds
 
     def __getstate__(self) -> dict[str, Any]:
@@ -296,10 +237,7 @@ class GeoTiffReader(CubeReader):
             self._ds = None
 
     def _read(self, rows: Window, cols: Window) -> np.ndarray:
-        from rasterio.windows import Window as RioWindow
-
-        win = RioWindow(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
-        data = self._dataset().read(window=win)
+        data = geotiff.read_window(self._dataset(), rows, cols)
         return _normalize(data, self.path, self.scale, self.nodata, self.allow_unnormalized)
 
 
@@ -627,12 +565,8 @@ class GeoTiffWriter(CubeWriter):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             self._ds = rasterio.open(tmp, "w", **profile)
-        wl = self.wavelengths_nm
-        if wl is not None:
-            wl = np.asarray(wl, dtype=np.float64).ravel()
-            self._ds.update_tags(wavelengths_nm=",".join(f"{v:.10g}" for v in wl))
-            for i, v in enumerate(wl, start=1):
-                self._ds.update_tags(i, wavelength=f"{v:.10g}", wavelength_units="nm")
+        if self.wavelengths_nm is not None:
+            geotiff.write_wavelength_tags(self._ds, self.wavelengths_nm)
         names = self.meta.get("band_names")
         if names is not None and len(names) == b:
             for i, name in enumerate(names, start=1):

@@ -261,7 +261,7 @@ def staged_degradation_files(
     if estimate is None or estimate.empty:
         yield files
         return
-    from mossfuse.bench.figures import save_srf_psf_figure
+    from mossfuse.viz.degradation import save_srf_psf_figure
 
     paths = degradation_paths(out)
     with contextlib.ExitStack() as stack:

@@ -273,7 +273,7 @@ def _reduced_resolution(method: Any, lr: np.ndarray, hr: np.ndarray, deg: Any, r
 def _figures(report_dir: Path, lr: np.ndarray, hr: np.ndarray, fused: np.ndarray, deg: Any,
              r: int, wavelengths: np.ndarray | None, band_names: Sequence[str],
              hr_bad: np.ndarray, dpi: int) -> dict[str, str]:
-    from mossfuse.bench.figures import (
+    from mossfuse.viz import (
         hsi_rgb_gain,
         hsi_to_rgb,
         msi_to_rgb,

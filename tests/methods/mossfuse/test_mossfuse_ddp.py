@@ -12,14 +12,14 @@ from mossfuse_testing import single_threaded_torch  # noqa: F401
 
 from mossfuse.data.scene import FusionInputs
 from mossfuse.methods.mossfuse import MossFuseConfig
-from mossfuse.methods.mossfuse.trainer import (
+from mossfuse.methods.mossfuse.train import (
     TrainConfig,
     Trainer,
     dist_info,
     run_local_processes,
     train,
 )
-from mossfuse.methods.mossfuse.training import compute_losses, wrap_distributed
+from mossfuse.methods.mossfuse.train.step import compute_losses, wrap_distributed
 from mossfuse.physics import gaussian_kernel, spatial_degrade, spectral_degrade
 
 pytestmark = pytest.mark.skipif(

@@ -9,7 +9,7 @@ import pytest
 from mossfuse_testing import single_threaded_torch  # noqa: F401
 
 from mossfuse.methods.mossfuse.config import MossFuseConfig
-from mossfuse.methods.mossfuse.trainer import TrainConfig, read_log, recipe
+from mossfuse.methods.mossfuse.train import TrainConfig, read_log, recipe
 
 
 def test_paper_recipe_is_the_papers_schedule():
@@ -26,7 +26,7 @@ def test_paper_recipe_is_the_papers_schedule():
 
 
 def test_train_command_runs_the_paper_recipe_on_cpu_for_a_few_steps(tmp_path, capsys):
-    from mossfuse.train_cli import main
+    from mossfuse.cli.train import main
 
     rng = np.random.default_rng(0)
     np.save(tmp_path / "lr.npy", rng.random((32, 32, 8), dtype=np.float32))  # H x W x bands

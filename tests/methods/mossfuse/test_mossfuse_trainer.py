@@ -16,7 +16,7 @@ from mossfuse.data.scene import FusionInputs, Scene
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods.mossfuse import MossFuse
 from mossfuse.methods.mossfuse.losses import subspace_clustering_loss
-from mossfuse.methods.mossfuse.trainer import (
+from mossfuse.methods.mossfuse.train import (
     CropSampler,
     PairBatcher,
     ReferenceEvaluator,
@@ -29,7 +29,7 @@ from mossfuse.methods.mossfuse.trainer import (
     read_log,
     train,
 )
-from mossfuse.methods.mossfuse.training import global_subspace_clustering_loss
+from mossfuse.methods.mossfuse.train.step import global_subspace_clustering_loss
 from mossfuse.physics import gaussian_kernel, spatial_degrade, spectral_degrade
 
 
@@ -218,8 +218,8 @@ def test_fit_single_scene_then_fuse():
 
 # --- the command -------------------------------------------------------------------------------
 def test_train_command_single_scene(tmp_path, capsys):
+    from mossfuse.cli.train import main
     from mossfuse.data.io import write_cube
-    from mossfuse.train_cli import main
 
     case = _case(3)
     write_cube(case.inputs.lr_hsi, tmp_path / "lr.npy")
@@ -244,8 +244,8 @@ def test_train_command_single_scene(tmp_path, capsys):
 @pytest.mark.shared_data
 def test_train_command_cave_keeps_references_out_of_training(tmp_path, monkeypatch,
                                                              cave_root):
-    from mossfuse.methods.mossfuse import trainer as trainer_mod
-    from mossfuse.train_cli import main
+    from mossfuse.cli.train import main
+    from mossfuse.methods.mossfuse import train as trainer_mod
 
     got = {}
     real_train = trainer_mod.train
@@ -294,8 +294,8 @@ def test_known_degradation_needs_a_frozen_module_and_no_warmup():
 
 
 def test_train_command_known_degradation_refuses_single_scene(tmp_path, capsys):
+    from mossfuse.cli.train import main
     from mossfuse.data.io import write_cube
-    from mossfuse.train_cli import main
 
     case = _case(3)
     write_cube(case.inputs.lr_hsi, tmp_path / "lr.npy")
@@ -310,8 +310,8 @@ def test_train_command_known_degradation_refuses_single_scene(tmp_path, capsys):
 
 @pytest.mark.shared_data
 def test_train_command_cave_known_degradation(tmp_path, cave_root):
+    from mossfuse.cli.train import main
     from mossfuse.physics import get_protocol
-    from mossfuse.train_cli import main
 
     (tmp_path / "cfg.json").write_text(json.dumps({"model": {"channels": 8, "heads": 2}}))
     main(["--dataset", "cave", "--root", str(cave_root), "--scenes", "beads",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from methods._synthetic import bicubic_psnr, make_case, psnr
+from methods.methods_testing import bicubic_psnr, make_case, psnr
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods import available_methods, get_method, load_method
 from mossfuse.methods.estimation import resolve_degradation

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mossfuse.train_cli import main
+from mossfuse.cli.train import main
 
 
 def test_train_scalmu_cli(tmp_path):

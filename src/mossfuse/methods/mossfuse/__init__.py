@@ -6,8 +6,9 @@ authors' released model as defaults (:class:`MossFuseConfig`).
 
 Modules: :mod:`.config` (options, release defaults), :mod:`.blocks` (SWT, LK-CNN, aggregation
 blocks), :mod:`.network` (encoders, decoders, parameter counts), :mod:`.inference` (fused fast
-inference path), :mod:`.degradation` (learnable PSF/SRF), :mod:`.losses`, :mod:`.training`
-(``train_step``), :mod:`.method` (the registered ``"mossfuse"`` method), :mod:`.official`
+inference path), :mod:`.degradation` (learnable PSF/SRF), :mod:`.losses`, :mod:`.train`
+(the training package: config, crops, validation, schedule, checkpoints, processes,
+``train_step``, the loop), :mod:`.method` (the registered ``"mossfuse"`` method), :mod:`.official`
 (importing the authors' released ``.pth``), :mod:`.weights` (which weights are used by default,
 the user's weights folder, ``describe_weights``).
 """
@@ -28,9 +29,13 @@ _EXPORTS = {
     "ParameterCount": "mossfuse.methods.mossfuse.network",
     "count_parameters": "mossfuse.methods.mossfuse.network",
     "print_parameter_count": "mossfuse.methods.mossfuse.network",
-    "TrainState": "mossfuse.methods.mossfuse.training",
-    "make_degradation": "mossfuse.methods.mossfuse.training",
-    "train_step": "mossfuse.methods.mossfuse.training",
+    "ReferenceEvaluator": "mossfuse.methods.mossfuse.train.evaluation",
+    "TrainConfig": "mossfuse.methods.mossfuse.train.config",
+    "TrainResult": "mossfuse.methods.mossfuse.train.loop",
+    "Trainer": "mossfuse.methods.mossfuse.train.loop",
+    "TrainState": "mossfuse.methods.mossfuse.train.step",
+    "make_degradation": "mossfuse.methods.mossfuse.train.step",
+    "train_step": "mossfuse.methods.mossfuse.train.step",
     "describe_weights": "mossfuse.methods.mossfuse.weights",
     "import_official": "mossfuse.methods.mossfuse.weights",
 }
@@ -44,7 +49,11 @@ __all__ = [
     "MossFuseNet",
     "MossFuseOutputs",
     "ParameterCount",
+    "ReferenceEvaluator",
+    "TrainConfig",
+    "TrainResult",
     "TrainState",
+    "Trainer",
     "count_parameters",
     "describe_weights",
     "import_official",

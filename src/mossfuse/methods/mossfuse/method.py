@@ -35,7 +35,7 @@ from mossfuse.methods.base import BUILTIN_METHODS, FusionResult, TrainableMethod
 from mossfuse.methods.mossfuse.config import MossFuseConfig
 from mossfuse.methods.mossfuse.inference import FusedMossFuse
 from mossfuse.methods.mossfuse.network import MossFuseNet, count_parameters
-from mossfuse.methods.mossfuse.training import make_degradation
+from mossfuse.methods.mossfuse.train.step import make_degradation
 
 CHECKPOINT_FORMAT = 1
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
@@ -237,11 +237,11 @@ class MossFuse(TrainableMethod):
 
     # --- per-scene adaptation -----------------------------------------------------------------
     def adapt_train_config(self, inputs: FusionInputs, steps: int | None = None, **overrides):
-        """The :class:`~.trainer.TrainConfig` of :meth:`adapted` for these inputs: single-scene
+        """The :class:`~.train.TrainConfig` of :meth:`adapted` for these inputs: single-scene
         mode, ``steps`` (default ``adapt_steps``) network steps, random crops of
         ``adapt_crop`` px (clipped to the image; whole image when smaller than r), batch
         ``adapt_batch_size``, constant lr ``adapt_lr``, no files, no progress bar."""
-        from mossfuse.methods.mossfuse.trainer import TrainConfig
+        from mossfuse.methods.mossfuse.train import TrainConfig
 
         cfg = self.config
         r = int(inputs.ratio)
@@ -272,7 +272,7 @@ class MossFuse(TrainableMethod):
         """
         import copy
 
-        from mossfuse.methods.mossfuse.trainer import train
+        from mossfuse.methods.mossfuse.train import train
 
         tc = self.adapt_train_config(inputs, steps, **overrides)
         if not self.trained:
@@ -295,7 +295,7 @@ class MossFuse(TrainableMethod):
     def fit(
         self, training_inputs: FusionInputs | list[FusionInputs], **kwargs: Any
     ) -> dict[str, Any]:
-        """Train on LR-HSI/HR-MSI pairs with :mod:`.trainer` (self-supervised: no reference).
+        """Train on LR-HSI/HR-MSI pairs with :mod:`.train` (self-supervised: no reference).
 
         One pair (a ``FusionInputs`` or a list of one) trains in ``"single-scene"`` mode, more
         in ``"dataset"`` mode. Untrained, the model first adopts the inputs' band counts,
@@ -303,17 +303,17 @@ class MossFuse(TrainableMethod):
         fine-tuned and the inputs must match it.
 
         Keyword args:
-            train_config: a :class:`~mossfuse.methods.mossfuse.trainer.TrainConfig` or dict;
+            train_config: a :class:`~mossfuse.methods.mossfuse.train.TrainConfig` or dict;
                 any other :class:`TrainConfig` field may also be given directly
                 (``steps=200, crop=64``).
             out_dir: run folder for the log, checkpoints and final weights (default: none).
             evaluator: validation callable (it alone holds references), e.g.
-                :class:`~mossfuse.methods.mossfuse.trainer.ReferenceEvaluator`.
+                :class:`~mossfuse.methods.mossfuse.train.ReferenceEvaluator`.
             resume: continue from ``out_dir``'s last checkpoint.
 
         Returns the training summary (steps, last losses, PSF estimate, timings).
         """
-        from mossfuse.methods.mossfuse.trainer import TrainConfig, adapt_model_config, train
+        from mossfuse.methods.mossfuse.train import TrainConfig, adapt_model_config, train
 
         inputs = [training_inputs] if isinstance(training_inputs, FusionInputs) else list(
             training_inputs

@@ -20,15 +20,6 @@ import sys
 from typing import Any
 
 
-def split_list(text: str | None) -> list[str] | None:
-    """A comma-separated option value as a list (blanks dropped); None for no value.
-
-    >>> split_list(" cd, face,,")
-    ['cd', 'face']
-    """
-    return [s.strip() for s in text.split(",") if s.strip()] if text else None
-
-
 def _echo_err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 

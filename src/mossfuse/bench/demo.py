@@ -10,7 +10,7 @@
    (sRGB renderings and a per-pixel SAM map), ``demo_spectra.png``, ``fused.npy``
    (``H x W x bands`` float32) and ``metrics.json``.
 
->>> from mossfuse.demo import run_demo
+>>> from mossfuse.bench.demo import run_demo
 >>> summary = run_demo("demo_out", size=64, verbose=False)  # doctest: +SKIP
 """
 
@@ -84,7 +84,7 @@ def run_demo(
         dict with ``metrics``, ``metrics_source``, ``files`` (paths), ``timings_s``,
         ``protocol``, ``method``, ``scene``.
     """
-    from mossfuse.bench import figures
+    from mossfuse import viz
     from mossfuse.data.dead_leaves import generate_dead_leaves
     from mossfuse.data.spectral_library import reflectance_library
     from mossfuse.methods.base import get_method
@@ -118,20 +118,20 @@ def run_demo(
     timings["metrics"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    gain = figures.hsi_rgb_gain(ref, wl)
+    gain = viz.hsi_rgb_gain(ref, wl)
     r = case.inputs.ratio
     h_lr, w_lr = case.inputs.lr_hsi.shape[1:]
     panels = {
-        "reference": figures.hsi_to_rgb(ref, wl, gain=gain),
+        "reference": viz.hsi_to_rgb(ref, wl, gain=gain),
         f"LR-HSI {h_lr}x{w_lr} (nearest x{r})":
-            figures.hsi_to_rgb(figures.nearest_upsample(case.inputs.lr_hsi, r), wl, gain=gain),
-        "HR-MSI (camera RGB)": figures.msi_to_rgb(case.inputs.hr_msi,
+            viz.hsi_to_rgb(viz.nearest_upsample(case.inputs.lr_hsi, r), wl, gain=gain),
+        "HR-MSI (camera RGB)": viz.msi_to_rgb(case.inputs.hr_msi,
                                                   case.inputs.msi_band_names),
-        f"{method} result": figures.hsi_to_rgb(result.hr_hsi, wl, gain=gain),
+        f"{method} result": viz.hsi_to_rgb(result.hr_hsi, wl, gain=gain),
     }
-    sam = figures.sam_map(result.hr_hsi, ref)
+    sam = viz.sam_map(result.hr_hsi, ref)
     headline = ", ".join(f"{k} {v:.4g}" for k, v in list(values.items())[:3])
-    fig_path = figures.save_comparison_figure(
+    fig_path = viz.save_comparison_figure(
         out / "demo.png", panels, {f"{method} SAM": sam},
         title=f"dead leaves {ref.shape[1]}x{ref.shape[2]}x{ref.shape[0]} (seed {seed}), "
               f"{proto.name}, {method}: {headline}",
@@ -142,7 +142,7 @@ def run_demo(
     pix = [tuple(int(v) for v in worst)] + [
         (int(rng.integers(ref.shape[1])), int(rng.integers(ref.shape[2]))) for _ in range(3)
     ]
-    spectra_path = figures.save_spectra_figure(
+    spectra_path = viz.save_spectra_figure(
         out / "demo_spectra.png", ref, {method: result.hr_hsi}, pix, wl,
         title="spectra (first panel: the worst-SAM pixel)",
     )

@@ -1,8 +1,9 @@
 """One optimisation step of MossFuse: all losses, two Adam optimisers (network, degradation).
 
 The loop around it (crops, augmentation, schedules, checkpoints, validation, several processes)
-is :mod:`.trainer`. This module pins the loss routing (see :mod:`.losses`) and the pieces a step
-needs when it runs in several processes with ``torch.distributed``:
+is the rest of :mod:`mossfuse.methods.mossfuse.train`. This module pins the loss routing (see
+:mod:`mossfuse.methods.mossfuse.losses`) and the pieces a step needs when it runs in several
+processes with ``torch.distributed``:
 
 - :class:`DistributedBatchNorm2d`: BatchNorm whose training statistics are those of the whole
   global batch (every rank's shard), on any device, gloo included (``nn.SyncBatchNorm`` is

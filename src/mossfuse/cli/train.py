@@ -1,12 +1,12 @@
 """``mossfuse train``: train MossFuse on a dataset or fit it to one pair (thin: parse, call
-:mod:`mossfuse.methods.mossfuse.trainer`, print); ``--method scalmu`` trains SCALMU on
+:mod:`mossfuse.methods.mossfuse.train`, print); ``--method scalmu`` trains SCALMU on
 synthetic dead-leaves pairs only (:mod:`mossfuse.methods.scalmu.trainer`).
 
 The main CLI registers it with ``app.command("train")(train_command)``. It also runs on its
 own, which is how several processes are started::
 
-    python -m mossfuse.train_cli --dataset cave --root DATA/cave --split dev-train --out runs/a
-    torchrun --standalone --nproc_per_node=2 -m mossfuse.train_cli --dataset cave ... --out runs/a
+    python -m mossfuse.cli.train --dataset cave --root DATA/cave --split dev-train --out runs/a
+    torchrun --standalone --nproc_per_node=2 -m mossfuse.cli.train --dataset cave ... --out runs/a
 
 Only the **inputs** of the training scenes (``case.inputs.blind()``) reach the trainer; the
 references of the validation scenes go to the validation evaluator alone.
@@ -21,7 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mossfuse._cli_runner import run_app, split_list
+from mossfuse.cli.options import DatasetKind, DatasetRoot, HsiKey, MsiKey, named_scenes
+from mossfuse.cli.runner import run_app
 from mossfuse.errors import MossfuseInputError
 
 
@@ -46,18 +47,6 @@ def _read_config(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
     return {}, doc
 
 
-def _cave_names(ds: Any, names: str | None, split: str | None) -> list[str]:
-    listed = split_list(names)
-    if listed is not None:
-        return listed
-    if split is None:
-        return []
-    sel = ds.split(split)
-    if sel.missing:
-        typer.echo(f"split '{split}': missing scenes skipped: {', '.join(sel.missing)}", err=True)
-    return list(sel.present)
-
-
 def train_command(
     out: Annotated[Path, typer.Option(help="Run folder: log, checkpoints, model.safetensors")],
     method: Annotated[str, typer.Option(
@@ -65,8 +54,8 @@ def train_command(
              "degraded by --protocol; takes --protocol, --steps, --crop (scene side), --lr, "
              "--seed, --threads, --config)"
     )] = "mossfuse",
-    dataset: Annotated[str | None, typer.Option(help="Dataset kind: 'cave'")] = None,
-    root: Annotated[Path | None, typer.Option(help="Dataset root folder")] = None,
+    dataset: DatasetKind = None,
+    root: DatasetRoot = None,
     protocol: Annotated[str | None, typer.Option(
         help="Simulation protocol (name or .json) of the dataset pairs (default mossfuse-x32); "
              "single-scene mode takes only its sampling phase"
@@ -88,8 +77,8 @@ def train_command(
     hr_msi: Annotated[
         Path | None, typer.Option(help="Single-scene mode: the HR-MSI file (H x W x bands)")
     ] = None,
-    hsi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz LR-HSI")] = None,
-    msi_key: Annotated[str | None, typer.Option(help="Variable in a .mat/.npz HR-MSI")] = None,
+    hsi_key: HsiKey = None,
+    msi_key: MsiKey = None,
     reference: Annotated[Path | None, typer.Option(
         help="Single-scene mode: a reference HR-HSI, used only to report validation metrics"
     )] = None,
@@ -146,7 +135,7 @@ def train_command(
     if method != "mossfuse":
         raise MossfuseInputError(f"--method must be 'mossfuse' or 'scalmu'; got {method!r}")
     from mossfuse.methods.mossfuse.config import MossFuseConfig
-    from mossfuse.methods.mossfuse.trainer import (
+    from mossfuse.methods.mossfuse.train import (
         TrainConfig,
         adapt_model_config,
         init_distributed,
@@ -155,7 +144,7 @@ def train_command(
 
     model_doc, train_doc = _read_config(config)
     if recipe is not None:
-        from mossfuse.methods.mossfuse.trainer import recipe as named_recipe
+        from mossfuse.methods.mossfuse.train import recipe as named_recipe
 
         base_model, base_train = named_recipe(recipe)
         if "steps" in train_doc:
@@ -267,7 +256,7 @@ def _train_scalmu(out, protocol, config, steps, crop, lr, seed, threads, used) -
 
 def _dataset(dataset, root, protocol, split, scenes, val_scenes, val_split, val_crop):
     from mossfuse.data.cave import CaveDataset
-    from mossfuse.methods.mossfuse.trainer import ReferenceEvaluator, simulate_training_inputs
+    from mossfuse.methods.mossfuse.train import ReferenceEvaluator, simulate_training_inputs
     from mossfuse.physics import get_protocol
 
     if dataset != "cave":
@@ -278,10 +267,10 @@ def _dataset(dataset, root, protocol, split, scenes, val_scenes, val_split, val_
         raise MossfuseInputError("--dataset cave needs --root DIR")
     ds = CaveDataset(root)
     proto = get_protocol(protocol)
-    names = _cave_names(ds, scenes, split)
+    names = named_scenes(ds, scenes, split) or []
     if not names:
         raise MossfuseInputError("no training scenes: give --split or --scenes")
-    val_names = _cave_names(ds, val_scenes, val_split)
+    val_names = named_scenes(ds, val_scenes, val_split) or []
     overlap = sorted(set(names) & set(val_names))
     if overlap:
         raise MossfuseInputError(f"scenes both in training and validation: {overlap}")
@@ -297,7 +286,7 @@ def _dataset(dataset, root, protocol, split, scenes, val_scenes, val_split, val_
 def _single_scene(lr_path, hr_path, hsi_key, msi_key, reference, protocol):
     from mossfuse.data.io import read_cube
     from mossfuse.data.scene import FusionInputs
-    from mossfuse.methods.mossfuse.trainer import ReferenceEvaluator
+    from mossfuse.methods.mossfuse.train import ReferenceEvaluator
     from mossfuse.physics import get_protocol
 
     if lr_path is None or hr_path is None:
@@ -331,7 +320,7 @@ def _single_scene(lr_path, hr_path, hsi_key, msi_key, reference, protocol):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m mossfuse.train_cli`` (also what ``torchrun -m`` runs): one-line errors
+    """``python -m mossfuse.cli.train`` (also what ``torchrun -m`` runs): one-line errors
     for bad input, exit code 2."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(train_command)

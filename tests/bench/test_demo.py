@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from mossfuse.demo import run_demo
+from mossfuse.bench.demo import run_demo
 
 
 def test_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):

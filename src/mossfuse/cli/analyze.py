@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from mossfuse._cli_runner import split_list
+from mossfuse.cli.options import CaveRoot, Scenes, Seed, Split, Threads, split_list
 from mossfuse.errors import MossfuseInputError
 
 analyze_app = typer.Typer(
@@ -36,7 +36,7 @@ def _command() -> str:
 
 @analyze_app.command()
 def robustness(
-    root: Annotated[Path, typer.Option(help="CAVE root folder")],
+    root: CaveRoot,
     out: Annotated[Path, typer.Option(help="Output folder (resumable)")],
     protocols: Annotated[str, typer.Option(help="Comma-separated protocols")] = (
         "daem-k0,daem-k1,daem-k2,daem-k3,daem-k4,daem-k5"
@@ -44,8 +44,8 @@ def robustness(
     methods: Annotated[str, typer.Option(help="Comma-separated methods (all run blind)")] = (
         "gsa,cnmf,hysure,mossfuse"
     ),
-    scenes: Annotated[str | None, typer.Option(help="Comma-separated scene names")] = None,
-    split: Annotated[str | None, typer.Option(help="Named split (test, dev-val, ...)")] = None,
+    scenes: Scenes = None,
+    split: Split = None,
     weights: Annotated[str | None, typer.Option(
         help="Checkpoints of learned methods: name=path or protocol:name=path, comma-separated "
              "(default: the shipped weights when present)"
@@ -57,8 +57,8 @@ def robustness(
     figure_scenes: Annotated[
         int, typer.Option(help="Benchmark figures for the first N scenes of each protocol")
     ] = 1,
-    seed: Annotated[int, typer.Option(help="Seed for every method")] = 0,
-    threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
+    seed: Seed = 0,
+    threads: Threads = None,
 ) -> None:
     """Blind fusion under the DAEM degradations: PSNR/SAM violins, estimated vs true PSF/SRF."""
     from mossfuse.analyses._common import parse_pairs
@@ -80,7 +80,7 @@ def robustness(
 
 @analyze_app.command()
 def decoupling(
-    root: Annotated[Path, typer.Option(help="CAVE root folder")],
+    root: CaveRoot,
     out: Annotated[Path, typer.Option(help="Output folder")],
     weights: Annotated[Path | None, typer.Option(
         help="MossFuse checkpoint (default: the shipped weights when present)"
@@ -97,7 +97,7 @@ def decoupling(
         "--untrained/--no-untrained", help="Also analyse an untrained network (the control)"
     )] = True,
     seed: Annotated[int, typer.Option(help="Seed of the pixel sample and the control")] = 0,
-    threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
+    threads: Threads = None,
 ) -> None:
     """PCA of the four decoupled features (S_Y, C_Y, S_x, C_x) and the cosines of L_SC."""
     import torch
@@ -123,7 +123,7 @@ def decoupling(
 
 @analyze_app.command()
 def sweep(
-    root: Annotated[Path, typer.Option(help="CAVE root folder")],
+    root: CaveRoot,
     out: Annotated[Path, typer.Option(help="Output folder (resumable, one file per point)")],
     alpha1: Annotated[str | None, typer.Option(
         help="alpha1 (alpha_sc) values, comma-separated (default 0.001,0.1,10); 'none' skips"
