@@ -156,10 +156,10 @@ def fuse_command(
                    f"-> {out}")
     else:
         adapted = outcome.adaptation
+        took = f"{outcome.seconds:.2f} s"
         if adapted:
-            used += f", adapted {adapted['steps']} steps in {adapted['seconds']:.1f} s"
-        typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands){used} in "
-                   f"{outcome.seconds:.2f} s -> {out}")
+            took += f" (adapted {adapted['steps']} steps in {adapted['seconds']:.1f} s of it)"
+        typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands){used} in {took} -> {out}")
     if outcome.degradation_files:
         from mossfuse.realscene.degradation_files import describe
 

@@ -412,7 +412,7 @@ def _read(lr_hsi, hr_msi, ratio, hsi_key, msi_key, hsi_scale, msi_scale, hsi_wav
 
 
 def _prewarm_plots_if_needed(fusion: Any, known: dict[str, Any]) -> Any:
-    """A started thread warming matplotlib (:func:`mossfuse.bench.figures.prewarm`) when this
+    """A started thread warming matplotlib (:func:`mossfuse.viz.canvas.prewarm`) when this
     run will plot an estimated SRF/PSF beside the output, else None. Fusion runs in torch/BLAS
     kernels that release the GIL, so the import overlaps it instead of following it (about
     0.5 s of a blind CLI run)."""
@@ -425,7 +425,7 @@ def _prewarm_plots_if_needed(fusion: Any, known: dict[str, Any]) -> Any:
 
     def warm() -> None:
         try:
-            from mossfuse.bench.figures import prewarm
+            from mossfuse.viz.canvas import prewarm
 
             prewarm()
         except Exception:  # only a head start: the real plotting reports any problem
