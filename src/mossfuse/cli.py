@@ -255,7 +255,7 @@ def fuse(
         typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands){used} in "
                    f"{outcome.seconds:.2f} s -> {out}")
     if outcome.degradation_files:
-        from mossfuse.realscene.degradation_files import describe
+        from mossfuse.engine.sidecars import describe
 
         typer.echo(f"estimated degradation -> {describe(outcome.degradation_files)}")
 
@@ -390,12 +390,9 @@ def methods() -> None:
 @app.command()
 def protocols() -> None:
     """List the built-in simulation protocols (daem-k* when their kernel files are found)."""
-    from mossfuse.physics import (
-        PROTOCOLS,
-        daem,  # noqa: F401  (registers daem-k0..5 if available)
-    )
+    from mossfuse.physics.protocols import available_protocols
 
-    for name, proto in PROTOCOLS.items():
+    for name, proto in available_protocols().items():
         typer.echo(f"{name}: {proto.description}")
 
 

@@ -25,7 +25,7 @@ from mossfuse.analyses.robustness import (
 from mossfuse.data.io import load_mat_variables
 from mossfuse.data.scene import Scene
 from mossfuse.errors import MossfuseInputError
-from mossfuse.physics.daem import daem_protocol
+from mossfuse.physics.protocols import daem_protocol
 from mossfuse.physics.srf_library import CAVE_WAVELENGTHS_NM
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

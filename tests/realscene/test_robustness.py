@@ -217,7 +217,7 @@ def test_black_no_data_patch_does_not_poison_the_blind_estimate(tmp_path):
     r0, r1, c0, c1 = masked["degradation"]["window"]
     assert (r1 - r0) * (c1 - c0) < 24 * 24  # the patch and its margin were left out
     from mossfuse.data.scene import FusionInputs
-    from mossfuse.methods.estimation import estimate_degradation
+    from mossfuse.physics.estimation import estimate_degradation
 
     lr_c, hr_c = read_cube(clean_dir / "lr.npy").cube, read_cube(clean_dir / "hr.npy").cube
     same_window = estimate_degradation(FusionInputs(

@@ -415,11 +415,9 @@ def _fuse_whole(pair: Any, out: Path, fusion: Any, known: dict[str, Any], prog: 
                 t_start: float) -> FuseOutcome:
     from mossfuse.data.io import write_cube
     from mossfuse.data.scene import FusionInputs
+    from mossfuse.engine.sidecars import staged_degradation_files
+    from mossfuse.physics.degradation import DegradationEstimate
     from mossfuse.realscene.checks import output_meta
-    from mossfuse.realscene.degradation_files import (
-        DegradationEstimate,
-        staged_degradation_files,
-    )
 
     inputs = FusionInputs(
         lr_hsi=_checked_cube(pair.lr, pair.lr_path, "LR-HSI"),

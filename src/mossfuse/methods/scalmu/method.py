@@ -32,7 +32,6 @@ from mossfuse.methods.base import (
     TrainableMethod,
     register_method,
 )
-from mossfuse.methods.estimation import resolve_degradation
 from mossfuse.methods.scalmu.network import (
     DEFAULT_SHAPE,
     FORMAT,
@@ -40,6 +39,7 @@ from mossfuse.methods.scalmu.network import (
     make_problem,
     run_scalmu,
 )
+from mossfuse.physics.estimation import resolve_degradation
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 

@@ -1,10 +1,10 @@
 """The estimated degradation beside a fused output: CSV + PNG files and plausibility warnings.
 
 A blind fusion (no SRF or PSF given) runs on an estimate: the classical estimator's
-(:func:`mossfuse.methods.estimation.resolve_degradation`, used by methods with
+(:func:`mossfuse.physics.estimation.resolve_degradation`, used by methods with
 ``uses_degradation``) or the one a method learns itself (MossFuse:
 ``FusionResult.estimated_srf`` / ``estimated_psf``). :class:`DegradationEstimate` holds what was
-estimated, :func:`staged_degradation_files` writes it beside the output and
+estimated, :func:`mossfuse.engine.sidecars.staged_degradation_files` writes it beside the output and
 :meth:`DegradationEstimate.warnings` says when it is implausible. Used by ``mossfuse fuse``
 (whole-scene and tiled) and by :func:`mossfuse.realscene.fuse_with_report`.
 
@@ -28,8 +28,7 @@ Convention
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,9 +42,7 @@ __all__ = [
     "DegradationEstimate",
     "degradation_paths",
     "degradation_warnings",
-    "describe",
     "srf_warnings",
-    "staged_degradation_files",
     "write_psf_csv",
     "write_srf_csv",
 ]
@@ -238,53 +235,3 @@ def write_psf_csv(path: str | Path, psf: np.ndarray) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(_psf_text(psf), encoding="utf-8")
     return Path(path)
-
-
-@contextlib.contextmanager
-def staged_degradation_files(
-    out: str | Path,
-    estimate: DegradationEstimate | None,
-    *,
-    dpi: int = 80,
-    srf_title: str = "estimated SRF",
-    psf_title: str | None = None,
-) -> Iterator[dict[str, str]]:
-    """Write the estimated SRF/PSF files of ``out`` to temporary names; they take their final
-    names when the ``with`` block exits without error (write the output inside it), and are
-    removed otherwise.
-
-    Yields:
-        ``{"srf_csv": path, "srf_png": ..., "psf_csv": ..., "psf_png": ...}`` (final names) for
-        the parts ``estimate`` holds; empty for None or an empty estimate.
-    """
-    files: dict[str, str] = {}
-    if estimate is None or estimate.empty:
-        yield files
-        return
-    from mossfuse.bench.figures import save_srf_psf_figure
-
-    paths = degradation_paths(out)
-    with contextlib.ExitStack() as stack:
-        if estimate.srf is not None:
-            tmp = stack.enter_context(atomic_path(paths["srf_csv"]))
-            tmp.write_text(_srf_text(estimate.srf, estimate.wavelengths_nm, estimate.band_names),
-                           encoding="utf-8")
-            tmp = stack.enter_context(atomic_path(paths["srf_png"]))
-            save_srf_psf_figure(tmp, None, estimate.srf, None, None, estimate.wavelengths_nm,
-                                estimate.band_names
-                                if len(estimate.band_names) == estimate.srf.shape[0] else (),
-                                title=srf_title, dpi=dpi)
-            files.update(srf_csv=str(paths["srf_csv"]), srf_png=str(paths["srf_png"]))
-        if estimate.psf is not None:
-            tmp = stack.enter_context(atomic_path(paths["psf_csv"]))
-            tmp.write_text(_psf_text(estimate.psf), encoding="utf-8")
-            tmp = stack.enter_context(atomic_path(paths["psf_png"]))
-            title = psf_title or f"estimated PSF (sigma {estimate.sigma:.2f} px)"
-            save_srf_psf_figure(tmp, None, None, None, estimate.psf, None, title=title, dpi=dpi)
-            files.update(psf_csv=str(paths["psf_csv"]), psf_png=str(paths["psf_png"]))
-        yield files
-
-
-def describe(files: Mapping[str, str]) -> str:
-    """One line naming the files written (for the CLI)."""
-    return ", ".join(Path(p).name for p in files.values())
