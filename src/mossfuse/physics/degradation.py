@@ -6,7 +6,7 @@ A blind fusion (no SRF or PSF given) runs on an estimate: the classical estimato
 ``FusionResult.estimated_srf`` / ``estimated_psf``). :class:`DegradationEstimate` holds what was
 estimated, :func:`mossfuse.engine.sidecars.staged_degradation_files` writes it beside the output and
 :meth:`DegradationEstimate.warnings` says when it is implausible. Used by ``mossfuse fuse``
-(whole-scene and tiled) and by :func:`mossfuse.realscene.fuse_with_report`.
+(whole-scene and tiled) and by :func:`mossfuse.pipeline.fuse_with_report`.
 
 Convention
 ----------
@@ -31,14 +31,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mossfuse._atomic import atomic_path
+from mossfuse.physics.spectral import SpectralResponse
+
+if TYPE_CHECKING:  # torch modules, imported when a degradation is applied
+    from mossfuse.physics.forward import FusionForwardModel
+    from mossfuse.physics.protocols import Protocol
+    from mossfuse.physics.spatial import SpatialDegradation
 
 __all__ = [
     "BAND_RANGES_NM",
+    "Degradation",
     "DegradationEstimate",
     "degradation_paths",
     "degradation_warnings",
@@ -58,6 +65,42 @@ BAND_RANGES_NM: dict[str, tuple[float, float]] = {
 }
 SRF_MASS_MIN = 0.5
 RESIDUAL_MAX = 0.15
+
+
+@dataclass
+class Degradation:
+    """A concrete degradation: ``(k, k)`` kernel, geometry (ratio, sampling phase, centre tap,
+    padding) and SRF (``srf.matrix`` is ``(b, B)``)."""
+
+    kernel: np.ndarray
+    ratio: int
+    phase: int
+    centre: int
+    srf: SpectralResponse
+    padding: str = "valid"
+
+    @classmethod
+    def from_protocol(cls, protocol: Protocol,
+                      hsi_wavelengths_nm: np.ndarray | None) -> Degradation:
+        """The PSF kernel, geometry and SRF ``protocol`` applies to an HSI grid (band
+        centres in nm; None: the SRF's own grid)."""
+        from mossfuse.physics.srf_library import load_srf
+
+        srf = load_srf(protocol.srf, hsi_wavelengths_nm)
+        return cls(protocol.psf.kernel(), protocol.ratio, protocol.phase,
+                   protocol.psf.centre_index, srf, protocol.padding)
+
+    def spatial(self) -> SpatialDegradation:
+        from mossfuse.physics.spatial import SpatialDegradation
+
+        return SpatialDegradation(
+            self.kernel, self.ratio, self.phase, centre=self.centre, padding=self.padding
+        )
+
+    def forward_model(self) -> FusionForwardModel:
+        from mossfuse.physics.forward import FusionForwardModel
+
+        return FusionForwardModel(self.spatial(), self.srf.matrix)
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,14 +37,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from mossfuse.data.scene import FusionInputs, Scene
 from mossfuse.errors import MossfuseInputError
 from mossfuse.physics.daem import DAEM_KERNEL_PARAMS, daem_kernel_file
+from mossfuse.physics.degradation import Degradation
 from mossfuse.physics.noise import add_noise_snr
 from mossfuse.physics.psf import GaussianPSF, default_centre
-from mossfuse.physics.spectral import SpectralResponse
-from mossfuse.physics.srf_library import load_srf
 
 if TYPE_CHECKING:  # torch modules, imported when a degradation is applied
-    from mossfuse.physics.forward import FusionForwardModel
-    from mossfuse.physics.spatial import SpatialDegradation
+    pass
 
 
 class PSFSpec(BaseModel):
@@ -103,10 +101,7 @@ class Protocol(BaseModel):
 
     def degradation(self, hsi_wavelengths_nm: np.ndarray | None) -> Degradation:
         """The PSF kernel, geometry and SRF this protocol applies to an HSI grid."""
-        srf = load_srf(self.srf, hsi_wavelengths_nm)
-        return Degradation(
-            self.psf.kernel(), self.ratio, self.phase, self.psf.centre_index, srf, self.padding
-        )
+        return Degradation.from_protocol(self, hsi_wavelengths_nm)
 
     def simulate(self, reference: Scene) -> SimulatedCase:
         """Make the LR-HSI and HR-MSI of a reference scene.
@@ -157,30 +152,6 @@ class Protocol(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
-
-
-@dataclass
-class Degradation:
-    """A concrete degradation: kernel, geometry and SRF."""
-
-    kernel: np.ndarray
-    ratio: int
-    phase: int
-    centre: int
-    srf: SpectralResponse
-    padding: str = "valid"
-
-    def spatial(self) -> SpatialDegradation:
-        from mossfuse.physics.spatial import SpatialDegradation
-
-        return SpatialDegradation(
-            self.kernel, self.ratio, self.phase, centre=self.centre, padding=self.padding
-        )
-
-    def forward_model(self) -> FusionForwardModel:
-        from mossfuse.physics.forward import FusionForwardModel
-
-        return FusionForwardModel(self.spatial(), self.srf.matrix)
 
 
 @dataclass

@@ -202,7 +202,7 @@ class Scalmu(TrainableMethod):
 
         from mossfuse.data.spectral_library import SpectralLibrary, spectra_from_cube
         from mossfuse.methods.scalmu.trainer import ScalmuTrainConfig, train_scalmu
-        from mossfuse.physics.protocols import Degradation
+        from mossfuse.physics.degradation import Degradation
         from mossfuse.physics.spectral import SpectralResponse
 
         if not training_inputs:

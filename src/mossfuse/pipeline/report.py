@@ -7,7 +7,7 @@ real pair has no ground truth and usually no known degradation, so the function
 2. estimates what is not given (SRF, PSF) with
    :func:`mossfuse.physics.estimation.resolve_degradation` on the largest no-data-free,
    LR-cell-aligned rectangle of the pair, and warns when the estimate is implausible;
-3. measures the co-registration (:mod:`mossfuse.realscene.coregistration`) and, with
+3. measures the co-registration (:mod:`mossfuse.pipeline.coregistration`) and, with
    ``register=True``, moves the LR-HSI onto the HR-MSI and estimates the degradation again;
 4. fuses with the chosen method, the estimated degradation passed in ``FusionInputs``, and
    writes the result (georeferencing via :func:`mossfuse.engine.streaming.hr_output_meta`) and
@@ -19,7 +19,7 @@ real pair has no ground truth and usually no known degradation, so the function
 
 Convention
 ----------
-- Inputs are checked first by :mod:`mossfuse.realscene.checks` (size policy: no padding or
+- Inputs are checked first by :mod:`mossfuse.pipeline.checks` (size policy: no padding or
   cropping; georeferenced extents, CRS and pixel-size ratio; a known SRF against the band
   metadata).
 - No-data: pixels that are NaN in a file or marked in ``meta["nodata_mask"]`` (a file's no-data
@@ -62,13 +62,13 @@ from mossfuse.physics.degradation import BAND_RANGES_NM, DegradationEstimate
 from mossfuse.physics.degradation import degradation_warnings as _degradation_warnings
 from mossfuse.physics.degradation import srf_warnings as _srf_warnings
 from mossfuse.physics.spectral import spectral_degrade
-from mossfuse.provenance import jsonable, library_versions
-from mossfuse.realscene.checks import (
+from mossfuse.pipeline.checks import (
     check_srf_metadata,
     load_srf_named,
     output_meta,
 )
-from mossfuse.realscene.coregistration import ShiftEstimate, estimate_shift, register_pair
+from mossfuse.pipeline.coregistration import ShiftEstimate, estimate_shift, register_pair
+from mossfuse.provenance import jsonable, library_versions
 
 __all__ = ["BAND_RANGES_NM", "fuse_with_report", "largest_valid_rectangle", "qnr_block_geometry"]
 
@@ -501,7 +501,7 @@ def fuse_with_report(
 
     Raises:
         MossfuseInputError: unreadable input, sizes not related by one ratio, georeferenced
-            extents that do not match (:func:`~mossfuse.realscene.checks.check_pair_geometry`),
+            extents that do not match (:func:`~mossfuse.pipeline.checks.check_pair_geometry`),
             an SRF that contradicts the band metadata, or no usable area.
     """
     from mossfuse.pipeline.pair import read_pair

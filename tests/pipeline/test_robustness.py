@@ -20,8 +20,8 @@ from mossfuse.cli import main
 from mossfuse.data.io import read_cube, write_cube
 from mossfuse.physics.psf import gaussian_kernel
 from mossfuse.physics.spatial import spatial_degrade
-from mossfuse.realscene import fuse_with_report
-from mossfuse.realscene.report import _srf_warnings
+from mossfuse.pipeline import fuse_with_report
+from mossfuse.pipeline.report import _srf_warnings
 
 torch.set_num_threads(1)
 
