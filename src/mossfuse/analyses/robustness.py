@@ -100,10 +100,15 @@ def _check_weights(cfg: RobustnessConfig) -> None:
 def _resolve_protocols(names: list[str], root: str | Path | None = None) -> list[Any]:
     """The protocols by name. ``daem-k*`` not registered yet (kernels not found from the
     working directory) are looked for beside the dataset: ``ROOT/../psf/daem_kernels``."""
-    from mossfuse.physics import PROTOCOLS, get_protocol
-    from mossfuse.physics.protocols import register_daem_protocols
+    from mossfuse.physics.protocols import (
+        available_protocols,
+        get_protocol,
+        register_daem_protocols,
+    )
 
-    if root is not None and any(n.startswith("daem-") and n not in PROTOCOLS for n in names):
+    daem = [n for n in names if n.startswith("daem-")]
+    # registered, or kernels found where mossfuse.physics.daem looks
+    if root is not None and daem and not set(daem) <= set(available_protocols()):
         beside = Path(root).resolve().parent / "psf" / "daem_kernels"
         if beside.is_dir():
             register_daem_protocols(beside)
