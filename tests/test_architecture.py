@@ -14,17 +14,6 @@ SRC = REPO / "src"
 PKG = SRC / "mossfuse"
 DOC = REPO / "docs" / "architecture.md"
 
-#: Edges between top-level packages that part A of issue #18 removes (realscene <-> engine, and
-#: the realscene/ -> pipeline/ rename, which merges realscene into pipeline): allowed until then.
-PART_A_PACKAGE_EDGES = {
-    ("engine", "realscene"),  # engine.files -> realscene.degradation_files
-    ("realscene", "pipeline"),  # realscene.report -> pipeline.pair
-}
-#: Module cycles inside a package that part A removes (network <-> inference, protocols <-> daem).
-PART_A_MODULE_EDGES = {
-    ("mossfuse.methods.mossfuse.network", "mossfuse.methods.mossfuse.inference"),
-    ("mossfuse.physics.protocols", "mossfuse.physics.daem"),
-}
 #: Deliberate lazy pairs inside one package: the torch half of physics.spatial is loaded on first
 #: use by spatial's ``__getattr__``; weights.py asks method.py for the shipped weights.
 LAZY_MODULE_EDGES = {
@@ -219,20 +208,18 @@ def test_layers_cover_every_top_level_package():
 def test_no_upward_import_between_packages():
     layers = _doc_layers()
     upward = sorted((a, b) for a, targets in _package_graph().items() for b in targets
-                    if layers[b] > layers[a] and (a, b) not in PART_A_PACKAGE_EDGES)
+                    if layers[b] > layers[a])
     assert not upward, f"imports from a lower layer to a higher one: {upward}"
 
 
 def test_no_cycle_between_packages():
     graph = _package_graph()
-    for a, b in PART_A_PACKAGE_EDGES:
-        graph[a].discard(b)
     assert not _cycles(graph), _cycles(graph)
 
 
 def test_no_cycle_between_modules():
     graph = _imports(_modules())
-    for a, b in PART_A_MODULE_EDGES | LAZY_MODULE_EDGES:
+    for a, b in LAZY_MODULE_EDGES:
         graph[a].discard(b)
     assert not _cycles(graph), _cycles(graph)
 

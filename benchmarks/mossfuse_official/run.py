@@ -44,9 +44,9 @@ import numpy as np
 import torch
 
 from mossfuse.bench.runner import evaluate_case
+from mossfuse.bench.timing import measure_inference
 from mossfuse.data.cave import DEV_SPLIT, CaveDataset
 from mossfuse.methods.mossfuse import MossFuse
-from mossfuse.methods.mossfuse.inference import measure_inference
 from mossfuse.methods.mossfuse.method import shipped_weights
 from mossfuse.metrics import evaluate
 from mossfuse.physics.protocols import get_protocol

@@ -1,4 +1,4 @@
-"""Real-scene fusion with :func:`mossfuse.realscene.fuse_with_report` on the shared real pairs.
+"""Real-scene fusion with :func:`mossfuse.pipeline.fuse_with_report` on the shared real pairs.
 
 Cases
 -----
@@ -44,7 +44,7 @@ from mossfuse.data.remote_sensing import load_houston2018, load_paris
 from mossfuse.metrics import evaluate
 from mossfuse.physics.psf import gaussian_kernel
 from mossfuse.physics.spatial import spatial_degrade
-from mossfuse.realscene import fuse_with_report
+from mossfuse.pipeline import fuse_with_report
 
 REPO = Path(__file__).resolve().parents[2]
 STARCK_MURTAGH = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256.0

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     m = Scalmu()
     m._ensure_net(32)
     net = m._net
-    from mossfuse.methods.estimation import resolve_degradation
+    from mossfuse.physics.estimation import resolve_degradation
 
     deg = resolve_degradation(inp)
     pb = make_problem(inp.lr_hsi, inp.hr_msi, deg.srf, deg.spatial())

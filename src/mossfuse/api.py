@@ -145,7 +145,7 @@ def fuse(
     srf_matrix = None
     if srf is not None:
         if isinstance(srf, (str, Path)):
-            from mossfuse.realscene.checks import load_srf_named
+            from mossfuse.pipeline.checks import load_srf_named
 
             srf_matrix = load_srf_named(srf, wl).matrix
         else:

@@ -25,7 +25,7 @@ from mossfuse.analyses.robustness import (
 from mossfuse.data.io import load_mat_variables
 from mossfuse.data.scene import Scene
 from mossfuse.errors import MossfuseInputError
-from mossfuse.physics.daem import daem_protocol
+from mossfuse.physics.protocols import daem_protocol
 from mossfuse.physics.srf_library import CAVE_WAVELENGTHS_NM
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -119,3 +119,25 @@ def test_estimate_grid_figure_without_learned_estimates(tmp_path):
                                            "errors": {"sigma_est": 1.0, "offset": 1}}},
                        "learned": {}}}
     assert save_estimate_grid(tmp_path / "g.png", truths, estimates).stat().st_size > 0
+
+
+def test_daem_kernels_found_by_default_are_not_replaced_by_those_beside_the_dataset(
+        shared_data, tmp_path, monkeypatch):
+    """``daem-k*`` kernels found where :mod:`mossfuse.physics.daem` looks win over a
+    ``ROOT/../psf/daem_kernels`` folder (the order before the protocols stopped registering on
+    import)."""
+    from mossfuse.analyses.robustness import _resolve_protocols
+    from mossfuse.physics import protocols
+
+    kernels = shared_data / "psf/daem_kernels"
+    monkeypatch.setenv("MOSSFUSE_DAEM_KERNELS", str(kernels))
+    monkeypatch.setattr(protocols, "PROTOCOLS", dict(protocols.PROTOCOLS))
+    beside = tmp_path / "psf" / "daem_kernels"
+    beside.mkdir(parents=True)
+    (beside / "0.mat").write_bytes((kernels / "0.mat").read_bytes())
+    (proto,) = _resolve_protocols(["daem-k0"], root=tmp_path / "cave")
+    assert proto.psf.path == str((kernels / "0.mat").resolve())
+    monkeypatch.delenv("MOSSFUSE_DAEM_KERNELS")
+    monkeypatch.setenv("MOSSFUSE_SHARED_DATA", str(tmp_path / "nowhere"))
+    (proto,) = _resolve_protocols(["daem-k0"], root=tmp_path / "cave")
+    assert proto.psf.path == str((beside / "0.mat").resolve())

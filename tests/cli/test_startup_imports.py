@@ -98,7 +98,7 @@ def test_package_exports_stay_reachable():
     reachable as attributes."""
     import importlib
 
-    for pkg in ("mossfuse.physics", "mossfuse.methods", "mossfuse.realscene", "mossfuse.engine",
+    for pkg in ("mossfuse.physics", "mossfuse.methods", "mossfuse.pipeline", "mossfuse.engine",
                 "mossfuse.data", "mossfuse.metrics", "mossfuse.methods.mossfuse",
                 "mossfuse.methods.scalmu"):
         mod = importlib.import_module(pkg)

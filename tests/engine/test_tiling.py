@@ -176,7 +176,7 @@ def test_tile_inputs_are_an_exact_sub_problem_of_the_forward_model(case_x32, sce
 
 
 def test_blind_degradation_is_estimated_once_per_scene_not_per_tile(case_x8, monkeypatch):
-    import mossfuse.methods.estimation as est
+    import mossfuse.physics.estimation as est
 
     calls = []
     real = est.estimate_degradation
@@ -204,7 +204,7 @@ def test_blind_degradation_is_estimated_once_per_scene_not_per_tile(case_x8, mon
 
 
 def test_degradation_free_method_skips_estimation(case_x8, monkeypatch):
-    import mossfuse.methods.estimation as est
+    import mossfuse.physics.estimation as est
 
     monkeypatch.setattr(est, "estimate_degradation",
                         lambda *a, **k: pytest.fail("bicubic needs no degradation"))

@@ -9,7 +9,7 @@ from methods.methods_testing import bicubic_psnr, make_case, psnr
 from mossfuse.methods import get_method
 from mossfuse.methods._linalg import vca, virtual_dimensionality
 from mossfuse.methods.cnmf import CNMF, CNMFConfig, cnmf_fuse
-from mossfuse.methods.estimation import resolve_degradation
+from mossfuse.physics.estimation import resolve_degradation
 
 
 @pytest.fixture(scope="module")

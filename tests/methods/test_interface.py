@@ -55,7 +55,7 @@ def test_methods_only_receive_inputs(name):
     assert params == ["self", "inputs"]
     # neither the method module nor its helpers import a reference-carrying type or read a
     # ``.reference`` attribute (docstring examples aside: only the code is parsed)
-    for mod in (cls.__module__, "mossfuse.methods.estimation", "mossfuse.methods._linalg"):
+    for mod in (cls.__module__, "mossfuse.physics.estimation", "mossfuse.methods._linalg"):
         tree = ast.parse(inspect.getsource(importlib.import_module(mod)))
         imported = {alias.name for node in ast.walk(tree)
                     if isinstance(node, ast.Import | ast.ImportFrom) for alias in node.names}

@@ -4,7 +4,7 @@ import pytest
 from mossfuse.data.io import load_mat_variables
 from mossfuse.data.scene import Scene
 from mossfuse.physics import get_protocol
-from mossfuse.physics.daem import daem_protocol
+from mossfuse.physics.protocols import daem_protocol
 from mossfuse.physics.psf import covariance_from_eigen, kernel_moments
 from mossfuse.physics.srf_library import CAVE_WAVELENGTHS_NM
 
@@ -32,7 +32,7 @@ def test_daem_kernel_moments_match_their_parameters(shared_data):
 
 def test_get_protocol_finds_daem_by_name(shared_data, monkeypatch):
     monkeypatch.setenv("MOSSFUSE_DAEM_KERNELS", str(shared_data / "psf/daem_kernels"))
-    from mossfuse.physics.daem import register_daem_protocols
+    from mossfuse.physics.protocols import register_daem_protocols
 
     assert register_daem_protocols() == [f"daem-k{k}" for k in range(6)]
     assert get_protocol("daem-k5").phase == 16

@@ -8,10 +8,10 @@ kernels, stride 32, sample centres ``32 k + 16``, SRF ``nikon_d700_nssr``) every
 - PSNR and SAM distributions per protocol and method (violin plot with the median and the
   individual scenes), ``robustness_metrics.csv`` and the Markdown tables;
 - the estimated versus true PSF and SRF per protocol: the classical blind estimator
-  (:func:`mossfuse.methods.estimation.estimate_degradation`, the one GSA, CNMF and HySure call
+  (:func:`mossfuse.physics.estimation.estimate_degradation`, the one GSA, CNMF and HySure call
   in blind mode, with their default settings) per scene, and MossFuse's learned degradation
   module (one estimate per checkpoint: the network does not re-estimate at inference). Errors
-  by :func:`mossfuse.methods.estimation.degradation_error` (kernels aligned where they act on
+  by :func:`mossfuse.physics.estimation.degradation_error` (kernels aligned where they act on
   the HR grid, so a 31-tap estimate is compared with the 32-tap truth), a table
   (``degradation_errors.csv``) and a figure.
 
@@ -100,10 +100,15 @@ def _check_weights(cfg: RobustnessConfig) -> None:
 def _resolve_protocols(names: list[str], root: str | Path | None = None) -> list[Any]:
     """The protocols by name. ``daem-k*`` not registered yet (kernels not found from the
     working directory) are looked for beside the dataset: ``ROOT/../psf/daem_kernels``."""
-    from mossfuse.physics import PROTOCOLS, get_protocol
-    from mossfuse.physics.daem import register_daem_protocols
+    from mossfuse.physics.protocols import (
+        available_protocols,
+        get_protocol,
+        register_daem_protocols,
+    )
 
-    if root is not None and any(n.startswith("daem-") and n not in PROTOCOLS for n in names):
+    daem = [n for n in names if n.startswith("daem-")]
+    # registered, or kernels found where mossfuse.physics.daem looks
+    if root is not None and daem and not set(daem) <= set(available_protocols()):
         beside = Path(root).resolve().parent / "psf" / "daem_kernels"
         if beside.is_dir():
             register_daem_protocols(beside)
@@ -119,7 +124,7 @@ def classical_estimate(case: Any) -> tuple[dict[str, float], np.ndarray, np.ndar
     Runs :func:`estimate_degradation` on ``case.inputs.blind()`` (what GSA/CNMF/HySure do in
     blind mode) and compares it with the protocol's truth (evaluation only).
     """
-    from mossfuse.methods.estimation import degradation_error, estimate_degradation
+    from mossfuse.physics.estimation import degradation_error, estimate_degradation
 
     t0 = time.perf_counter()
     est = estimate_degradation(case.inputs.blind())
@@ -135,7 +140,7 @@ def learned_estimate(weights: str, case: Any) -> tuple[dict[str, float], np.ndar
     """MossFuse's learned degradation (its degradation module, as trained) against the truth
     of ``case``: ``(errors, srf, psf)``. The estimate does not depend on the scene."""
     from mossfuse.methods import load_method
-    from mossfuse.methods.estimation import EstimatedDegradation, degradation_error
+    from mossfuse.physics.estimation import EstimatedDegradation, degradation_error
 
     method = load_method("mossfuse", None, weights)
     ex = method.degradation.export()  # type: ignore[attr-defined]

@@ -228,12 +228,9 @@ def methods() -> None:
 @app.command()
 def protocols() -> None:
     """List the built-in simulation protocols (daem-k* when their kernel files are found)."""
-    from mossfuse.physics import (
-        PROTOCOLS,
-        daem,  # noqa: F401  (registers daem-k0..5 if available)
-    )
+    from mossfuse.physics.protocols import available_protocols
 
-    for name, proto in PROTOCOLS.items():
+    for name, proto in available_protocols().items():
         typer.echo(f"{name}: {proto.description}")
 
 

@@ -161,6 +161,6 @@ def fuse_command(
             took += f" (adapted {adapted['steps']} steps in {adapted['seconds']:.1f} s of it)"
         typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands){used} in {took} -> {out}")
     if outcome.degradation_files:
-        from mossfuse.realscene.degradation_files import describe
+        from mossfuse.engine.sidecars import describe
 
         typer.echo(f"estimated degradation -> {describe(outcome.degradation_files)}")

@@ -17,16 +17,16 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mossfuse.engine.sidecars import staged_degradation_files
 from mossfuse.engine.streaming import StreamedInputs, hr_output_meta, open_writer
 from mossfuse.engine.tiling import DegradationMode, TiledFusion, TiledReport
 from mossfuse.errors import MossfuseError, MossfuseInputError
 from mossfuse.methods.base import FusionMethod
-from mossfuse.realscene.degradation_files import DegradationEstimate, staged_degradation_files
+from mossfuse.physics.degradation import DegradationEstimate
 
 __all__ = ["fuse_files", "settle_degradation", "work_folder"]
 
@@ -89,7 +89,7 @@ def fuse_files(
         degradation: :func:`~mossfuse.engine.tiling.resolve_tile_degradation`.
         progress: tqdm bar on stderr.
         save_degradation: write what a blind run estimated beside ``out``
-            (:mod:`mossfuse.realscene.degradation_files`: ``<stem>.srf.csv/.png``,
+            (:mod:`mossfuse.physics.degradation`: ``<stem>.srf.csv/.png``,
             ``<stem>.psf.csv/.png``; see :func:`settle_degradation`) and put the plausibility
             warnings in ``report.degradation["warnings"]``, the files in ``["files"]``. They
             take their names together with ``out``.
@@ -159,9 +159,10 @@ def settle_degradation(
     - Known SRF and PSF, ``degradation="none"`` or a given degradation object: nothing is
       estimated (``(degradation, None, None)``).
     - A method that uses the degradation (or ``degradation="estimate"``): the classical
-      estimator (:func:`~mossfuse.methods.estimation.resolve_degradation`) on the central
-      ``crop_lr`` LR samples, as :func:`~mossfuse.engine.tiling.resolve_tile_degradation`
-      does; every tile then receives it.
+      estimator on the central ``crop_lr`` LR samples
+      (:func:`~mossfuse.engine.tiling.estimate_scene_degradation`, the one
+      :func:`~mossfuse.engine.tiling.resolve_tile_degradation` uses); every tile then
+      receives it.
     - A method that does not (MossFuse learns its own PSF/SRF, bicubic has none): the method
       is run once on the first tile and its ``estimated_srf``/``estimated_psf`` are taken
       (none for bicubic); the tiles still run blind, as without tiling.
@@ -169,7 +170,11 @@ def settle_degradation(
     Returns:
         ``(degradation for TiledFusion, estimate or None, report info or None)``.
     """
-    from mossfuse.engine.tiling import method_uses_degradation, plan_tiles
+    from mossfuse.engine.tiling import (
+        estimate_scene_degradation,
+        method_uses_degradation,
+        plan_tiles,
+    )
 
     known = source.srf is not None and source.psf is not None
     if not isinstance(degradation, str) or degradation == "none" or known:
@@ -184,30 +189,13 @@ def settle_degradation(
             psf_given=source.psf is not None, wavelengths_nm=source.hsi_wavelengths_nm,
             band_names=names, method=method.name)
         return degradation, est, None
-    from mossfuse.methods.estimation import resolve_degradation
-
-    kwargs = dict(getattr(method.config, "estimation", None) or {})
-    (_, h, w) = source.lr.shape
-    rows, cols = _central_window(h, crop_lr), _central_window(w, crop_lr)
-    t0 = time.perf_counter()
-    deg = resolve_degradation(source.window(rows, cols), **kwargs)
-    flags = dict(deg.info.get("estimated", {}))
-    info = {
-        "source": "estimated", "crop_lr": [list(rows), list(cols)], "sigma": float(deg.sigma),
-        "phase": int(deg.phase), "centre": int(deg.centre),
-        "seconds": time.perf_counter() - t0, "estimated": flags,
-    }
+    deg, info = estimate_scene_degradation(method, source, crop_lr=crop_lr)
+    flags = info["estimated"]
     est = DegradationEstimate(
         deg.srf if flags.get("srf") else None, deg.psf if flags.get("psf") else None,
         source.ratio, source.hsi_wavelengths_nm, names,
         info={k: deg.info[k] for k in ("residual", "offset") if k in deg.info})
     return deg, est, info
-
-
-def _central_window(n: int, size: int) -> tuple[int, int]:
-    size = min(n, size)
-    a0 = (n - size) // 2
-    return a0, a0 + size
 
 
 def _output_meta(source: StreamedInputs) -> dict[str, Any]:

@@ -69,7 +69,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import numpy as np
 
@@ -77,6 +77,9 @@ from mossfuse.data.scene import FusionInputs
 from mossfuse.engine.streaming import ArrayWriter, CubeWriter, StreamedInputs, Window
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods.base import FusionMethod
+
+if TYPE_CHECKING:
+    from mossfuse.physics.estimation import EstimatedDegradation
 
 __all__ = [
     "SerialExecutor",
@@ -94,6 +97,7 @@ __all__ = [
     "fuse_tiled",
     "method_uses_degradation",
     "plan_tiles",
+    "estimate_scene_degradation",
     "resolve_tile_degradation",
 ]
 
@@ -446,11 +450,11 @@ def resolve_tile_degradation(
             the method uses them, estimate once), ``"estimate"`` (estimate the missing parts
             whatever the method), ``"none"`` (pass the scene's fields as they are: a blind
             method then estimates per tile), or an object with ``srf``, ``psf``, ``phase`` and
-            ``centre`` (e.g. :class:`mossfuse.methods.estimation.EstimatedDegradation`).
+            ``centre`` (e.g. :class:`mossfuse.physics.estimation.EstimatedDegradation`).
         crop_lr: side (LR samples) of the central crop the estimate is made on
             (``64`` at x32: a 2048 x 2048 HR crop).
         estimation_kwargs: keyword arguments of
-            :func:`~mossfuse.methods.estimation.estimate_degradation`; default the method
+            :func:`~mossfuse.physics.estimation.estimate_degradation`; default the method
             config's ``estimation`` field when it has one.
 
     Returns:
@@ -472,7 +476,33 @@ def resolve_tile_degradation(
         return {}, {"source": "known" if known else "none"}
     if degradation == "auto" and not method_uses_degradation(method):
         return {}, {"source": "unused", "method": method.name}
-    from mossfuse.methods.estimation import resolve_degradation
+    deg, info = estimate_scene_degradation(method, source, crop_lr=crop_lr,
+                                           estimation_kwargs=estimation_kwargs)
+    over = {"srf": deg.srf, "psf": deg.psf, "phase": int(deg.phase), "psf_centre": int(deg.centre)}
+    return over, info
+
+
+def estimate_scene_degradation(
+    method: FusionMethod,
+    source: StreamedInputs,
+    *,
+    crop_lr: int = 64,
+    estimation_kwargs: dict[str, Any] | None = None,
+) -> tuple[EstimatedDegradation, dict[str, Any]]:
+    """The one estimate of a scene's missing PSF/SRF: the classical estimator
+    (:func:`~mossfuse.physics.estimation.resolve_degradation`) on the central ``crop_lr`` x
+    ``crop_lr`` LR samples (the whole LR-HSI when smaller).
+
+    Args:
+        estimation_kwargs: as :func:`resolve_tile_degradation` (default: the method config's
+            ``estimation`` field).
+
+    Returns:
+        ``(degradation, info)``: the estimate and a JSON-able description (``source``
+        ``"estimated"``, ``crop_lr`` windows, ``sigma`` px, ``phase``, ``centre``,
+        ``seconds``, ``estimated`` flags).
+    """
+    from mossfuse.physics.estimation import resolve_degradation
 
     if estimation_kwargs is None:
         estimation_kwargs = dict(getattr(method.config, "estimation", None) or {})
@@ -480,14 +510,13 @@ def resolve_tile_degradation(
     rows, cols = _central_window(h, crop_lr), _central_window(w, crop_lr)
     t0 = time.perf_counter()
     deg = resolve_degradation(source.window(rows, cols), **estimation_kwargs)
-    over = {"srf": deg.srf, "psf": deg.psf, "phase": int(deg.phase), "psf_centre": int(deg.centre)}
     info = {
         "source": "estimated", "crop_lr": [list(rows), list(cols)], "sigma": float(deg.sigma),
         "phase": int(deg.phase), "centre": int(deg.centre),
         "seconds": time.perf_counter() - t0,
         "estimated": dict(deg.info.get("estimated", {})),
     }
-    return over, info
+    return deg, info
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ at ``mossfuse-x32`` VD finds only 5-6 sources in the 16 x 16 LR-HSI, and 30 endm
 
 Blind mode: the released code estimates ``R`` by regression and degrades ``H`` by resizing; a
 public Python port assumes a Gaussian PSF of FWHM ``r``. Here the SRF and a Gaussian PSF are
-estimated by :mod:`mossfuse.methods.estimation` and ``S`` is then exact
+estimated by :mod:`mossfuse.physics.estimation` and ``S`` is then exact
 (:class:`~mossfuse.physics.spatial.SpatialDegradation`).
 
 Convention
@@ -68,7 +68,7 @@ from mossfuse.methods.base import (
     MethodConfig,
     register_method,
 )
-from mossfuse.methods.estimation import resolve_degradation
+from mossfuse.physics.estimation import resolve_degradation
 from mossfuse.physics.spatial import SpatialDegradation
 from mossfuse.physics.spectral import spectral_degrade
 

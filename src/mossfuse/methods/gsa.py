@@ -21,7 +21,7 @@ Chanussot, "Hyperspectral and multispectral data fusion: a comparative review", 
 2017) or the soft ``a_jk = R_jk / sum_j R_jk`` (``"srf_weighted"``; 0.1-0.9 dB lower on the two
 development scenes cd and flowers at ``mossfuse-x32``). HSI bands outside every
 MSI band's support take the MSI band whose degraded version correlates best with them.
-The SRF (known, or estimated by :mod:`mossfuse.methods.estimation` when blind) serves only this
+The SRF (known, or estimated by :mod:`mossfuse.physics.estimation` when blind) serves only this
 assignment; the PSF only the degradation of step 1.
 
 Convention
@@ -50,7 +50,7 @@ from mossfuse.methods.base import (
     MethodConfig,
     register_method,
 )
-from mossfuse.methods.estimation import resolve_degradation
+from mossfuse.physics.estimation import resolve_degradation
 from mossfuse.physics.spatial import spatial_degrade
 
 
@@ -61,7 +61,7 @@ class GSAConfig(MethodConfig):
         assignment: how HSI bands take MSI details (see module docstring).
         intercept: regress with a constant term (Aiazzi et al.: yes).
         estimation: keyword arguments of
-            :func:`~mossfuse.methods.estimation.estimate_degradation` in blind mode.
+            :func:`~mossfuse.physics.estimation.estimate_degradation` in blind mode.
     """
 
     assignment: Literal["srf_argmax", "srf_weighted"] = "srf_argmax"

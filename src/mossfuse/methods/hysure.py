@@ -42,7 +42,7 @@ Differences from the authors' implementation (same objective, same minimiser):
   29.8 / 6.7 after 1000), from the interpolation they start close (32.3 / 5.2 after 200).
 - ``mu = 0.01`` (authors: 0.05 for their splitting): in this splitting it reaches a lower
   objective in 200 iterations (cd: 5.726 vs 5.754; 1000 iterations: 5.719).
-- Blind mode uses :mod:`mossfuse.methods.estimation` (non-negative, smoothness-regularised SRF
+- Blind mode uses :mod:`mossfuse.physics.estimation` (non-negative, smoothness-regularised SRF
   and a parametric Gaussian PSF fitted by variable projection), not the paper's quadratic
   estimation of a free-form ``B`` and ``R``; both rest on ``R Y_h ~ S(Y_m)`` (Sec. IV).
 
@@ -88,7 +88,7 @@ from mossfuse.methods.base import (
     MethodConfig,
     register_method,
 )
-from mossfuse.methods.estimation import resolve_degradation
+from mossfuse.physics.estimation import resolve_degradation
 from mossfuse.physics.spatial import SpatialDegradation
 from mossfuse.physics.spectral import spectral_degrade, spectral_degrade_adjoint
 

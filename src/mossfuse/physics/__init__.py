@@ -8,7 +8,7 @@ from mossfuse._lazy import lazy_exports
 _EXPORTS = {
     "FusionForwardModel": "mossfuse.physics.forward",
     "PROTOCOLS": "mossfuse.physics.protocols",
-    "Degradation": "mossfuse.physics.protocols",
+    "Degradation": "mossfuse.physics.degradation",
     "Protocol": "mossfuse.physics.protocols",
     "PSFSpec": "mossfuse.physics.protocols",
     "SimulatedCase": "mossfuse.physics.protocols",

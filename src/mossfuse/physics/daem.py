@@ -10,6 +10,10 @@ The kernels are data, not code: they are read from ``psf/daem_kernels/{k}.mat`` 
 ``$MOSSFUSE_DAEM_KERNELS``, else ``$MOSSFUSE_SHARED_DATA/psf/daem_kernels``, else
 ``../shared/data/psf/daem_kernels`` relative to the working directory. The protocol records the
 file it used.
+
+This module only locates the kernel files; the protocols themselves are built by
+:func:`mossfuse.physics.protocols.daem_protocol` (and found by name by
+:func:`~mossfuse.physics.protocols.get_protocol`): importing it registers nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import os
 from pathlib import Path
 
 from mossfuse.errors import MossfuseInputError
-from mossfuse.physics.protocols import Protocol, PSFSpec, register_protocol
 
 DAEM_KERNEL_PARAMS = {  # [lambda1 px^2, lambda2 px^2, theta rad], from the data README
     0: (2.34, 7.49, 1.911), 1: (2.36, 12.34, 0.228), 2: (6.31, 3.34, 3.082),
@@ -35,8 +38,9 @@ def daem_kernel_dir() -> Path:
     return base / "psf" / "daem_kernels"
 
 
-def daem_protocol(k: int, kernel_dir: str | Path | None = None) -> Protocol:
-    """Protocol ``daem-k{k}`` with the kernel file ``{kernel_dir}/{k}.mat``."""
+def daem_kernel_file(k: int, kernel_dir: str | Path | None = None) -> Path:
+    """The resolved path of kernel ``{kernel_dir}/{k}.mat`` (default :func:`daem_kernel_dir`);
+    raises :class:`MossfuseInputError` for an unknown ``k`` or a missing file."""
     if k not in DAEM_KERNEL_PARAMS:
         raise MossfuseInputError(f"DAEM kernels are numbered 0-5; got {k}")
     path = Path(kernel_dir) if kernel_dir is not None else daem_kernel_dir()
@@ -45,29 +49,4 @@ def daem_protocol(k: int, kernel_dir: str | Path | None = None) -> Protocol:
         raise MossfuseInputError(
             "DAEM kernel not found; set MOSSFUSE_DAEM_KERNELS or MOSSFUSE_SHARED_DATA", file
         )
-    lam1, lam2, theta = DAEM_KERNEL_PARAMS[k]
-    return Protocol(
-        name=f"daem-k{k}",
-        description=(
-            f"DAEM kernel {k} (lambda {lam1}, {lam2} px^2, theta {theta} rad, noisy taps), "
-            "32x32, centre 16, valid stride-32 sampling at phase 16, SRF nikon_d700_nssr"
-        ),
-        ratio=32,
-        phase=16,
-        psf=PSFSpec(kind="file", size=32, sigma=None, centre=16, path=str(file)),
-    )
-
-
-def register_daem_protocols(kernel_dir: str | Path | None = None) -> list[str]:
-    """Register every DAEM protocol whose kernel file exists; returns their names."""
-    names = []
-    for k in DAEM_KERNEL_PARAMS:
-        try:
-            register_protocol(daem_protocol(k, kernel_dir))
-        except MossfuseInputError:
-            continue
-        names.append(f"daem-k{k}")
-    return names
-
-
-register_daem_protocols()
+    return file

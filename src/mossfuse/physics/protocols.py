@@ -16,8 +16,9 @@ the MossFuse code's x8 setting, for which the spec gives anchor numbers); SRF ``
 no noise by default (``snr_db_hsi``/``snr_db_msi`` add Gaussian noise at that SNR, seeded).
 At x4 the 3-tap kernel truncates the Gaussian at 1 sigma: stated, not hidden.
 
-``daem-k0`` .. ``daem-k5`` are registered by :mod:`mossfuse.physics.daem` when the kernels are
-available (32 x 32 kernels, centre 16, phase 16).
+``daem-k0`` .. ``daem-k5`` (:func:`daem_protocol`; kernel files located by
+:mod:`mossfuse.physics.daem`) are found by name by :func:`get_protocol` and listed by
+:func:`available_protocols` when the kernels are available (32 x 32, centre 16, phase 16).
 
 Noisy inputs are clipped to [0, 1] after the noise is added (sensors saturate; library arrays
 are in [0, 1]).
@@ -35,14 +36,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mossfuse.data.scene import FusionInputs, Scene
 from mossfuse.errors import MossfuseInputError
+from mossfuse.physics.daem import DAEM_KERNEL_PARAMS, daem_kernel_file
+from mossfuse.physics.degradation import Degradation
 from mossfuse.physics.noise import add_noise_snr
 from mossfuse.physics.psf import GaussianPSF, default_centre
-from mossfuse.physics.spectral import SpectralResponse
-from mossfuse.physics.srf_library import load_srf
 
 if TYPE_CHECKING:  # torch modules, imported when a degradation is applied
-    from mossfuse.physics.forward import FusionForwardModel
-    from mossfuse.physics.spatial import SpatialDegradation
+    pass
 
 
 class PSFSpec(BaseModel):
@@ -101,10 +101,7 @@ class Protocol(BaseModel):
 
     def degradation(self, hsi_wavelengths_nm: np.ndarray | None) -> Degradation:
         """The PSF kernel, geometry and SRF this protocol applies to an HSI grid."""
-        srf = load_srf(self.srf, hsi_wavelengths_nm)
-        return Degradation(
-            self.psf.kernel(), self.ratio, self.phase, self.psf.centre_index, srf, self.padding
-        )
+        return Degradation.from_protocol(self, hsi_wavelengths_nm)
 
     def simulate(self, reference: Scene) -> SimulatedCase:
         """Make the LR-HSI and HR-MSI of a reference scene.
@@ -158,30 +155,6 @@ class Protocol(BaseModel):
 
 
 @dataclass
-class Degradation:
-    """A concrete degradation: kernel, geometry and SRF."""
-
-    kernel: np.ndarray
-    ratio: int
-    phase: int
-    centre: int
-    srf: SpectralResponse
-    padding: str = "valid"
-
-    def spatial(self) -> SpatialDegradation:
-        from mossfuse.physics.spatial import SpatialDegradation
-
-        return SpatialDegradation(
-            self.kernel, self.ratio, self.phase, centre=self.centre, padding=self.padding
-        )
-
-    def forward_model(self) -> FusionForwardModel:
-        from mossfuse.physics.forward import FusionForwardModel
-
-        return FusionForwardModel(self.spatial(), self.srf.matrix)
-
-
-@dataclass
 class SimulatedCase:
     """A simulated pair with its reference. Only ``inputs`` is ever given to a method."""
 
@@ -219,6 +192,48 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 
+def daem_protocol(k: int, kernel_dir: str | Path | None = None) -> Protocol:
+    """Protocol ``daem-k{k}`` with the kernel file ``{kernel_dir}/{k}.mat`` (default
+    :func:`mossfuse.physics.daem.daem_kernel_dir`)."""
+    file = daem_kernel_file(k, kernel_dir)
+    lam1, lam2, theta = DAEM_KERNEL_PARAMS[k]
+    return Protocol(
+        name=f"daem-k{k}",
+        description=(
+            f"DAEM kernel {k} (lambda {lam1}, {lam2} px^2, theta {theta} rad, noisy taps), "
+            "32x32, centre 16, valid stride-32 sampling at phase 16, SRF nikon_d700_nssr"
+        ),
+        ratio=32,
+        phase=16,
+        psf=PSFSpec(kind="file", size=32, sigma=None, centre=16, path=str(file)),
+    )
+
+
+def register_daem_protocols(kernel_dir: str | Path | None = None) -> list[str]:
+    """Register every DAEM protocol whose kernel file exists; returns their names."""
+    names = []
+    for k in DAEM_KERNEL_PARAMS:
+        try:
+            register_protocol(daem_protocol(k, kernel_dir))
+        except MossfuseInputError:
+            continue
+        names.append(f"daem-k{k}")
+    return names
+
+
+def available_protocols() -> dict[str, Protocol]:
+    """The registered protocols plus the ``daem-k*`` whose kernel files are found (by name;
+    for listing)."""
+    out = dict(PROTOCOLS)
+    for k in DAEM_KERNEL_PARAMS:
+        if f"daem-k{k}" not in out:
+            try:
+                out[f"daem-k{k}"] = daem_protocol(k)
+            except MossfuseInputError:
+                continue
+    return out
+
+
 def register_protocol(protocol: Protocol) -> None:
     PROTOCOLS[protocol.name] = protocol
 
@@ -226,10 +241,10 @@ def register_protocol(protocol: Protocol) -> None:
 def get_protocol(name_or_path: str | Path) -> Protocol:
     """A built-in protocol by name, or one read from a JSON file."""
     key = str(name_or_path)
-    if key.startswith("daem-k"):
-        from mossfuse.physics import daem  # noqa: F401  (registers the daem protocols)
     if key in PROTOCOLS:
         return PROTOCOLS[key].model_copy(deep=True)
+    if key.startswith("daem-k") and key[6:].isdigit() and int(key[6:]) in DAEM_KERNEL_PARAMS:
+        return daem_protocol(int(key[6:]))
     path = Path(key)
     if path.suffix == ".json" and path.exists():
         try:

@@ -2,7 +2,7 @@
 
 One function, :func:`fuse_files`, for every way of fusing two files: whole image, tile by tile
 (serial or Dask, :mod:`mossfuse.engine`), and with a quality report
-(:mod:`mossfuse.realscene.report`). Its steps, in order:
+(:mod:`mossfuse.pipeline.report`). Its steps, in order:
 
 1. check the request before any work: output path (never an input, writable folder, known
    extension; :func:`~mossfuse.pipeline.outputs.check_output_path`), option conflicts,
@@ -179,12 +179,13 @@ def _weights_of(method: Any) -> str | None:
 def _known_degradation(degradation: Any, pair: Any, srf: str | Path | np.ndarray | None
                        ) -> dict[str, Any]:
     """``{"srf", "psf", "phase", "psf_centre"}`` given by the user (None where blind)."""
-    from mossfuse.realscene.checks import check_srf_metadata, load_srf_named
+    from mossfuse.pipeline.checks import check_srf_metadata, load_srf_named
 
     known: dict[str, Any] = {"srf": None, "psf": None, "phase": None, "psf_centre": None}
     wl, b, big_b = pair.wavelengths_nm, pair.msi_bands, pair.hsi_bands
     if degradation is not None and not (isinstance(degradation, str) and degradation == "blind"):
-        from mossfuse.physics.protocols import Degradation, Protocol, get_protocol
+        from mossfuse.physics.degradation import Degradation
+        from mossfuse.physics.protocols import Protocol, get_protocol
 
         if isinstance(degradation, Degradation):
             deg, what = degradation, "the given degradation"
@@ -263,7 +264,7 @@ def fuse_files(
         weights: a checkpoint of a learned method.
         degradation: ``"blind"`` (default: estimated from the inputs, or learned by the
             method), a protocol name / :class:`~mossfuse.physics.protocols.Protocol` (its known
-            PSF, SRF and phase), or a known :class:`~mossfuse.physics.protocols.Degradation`.
+            PSF, SRF and phase), or a known :class:`~mossfuse.physics.degradation.Degradation`.
         srf: a known SRF (file, library name or ``(b, B)`` array); the PSF stays blind.
         ratio: ``r`` (default: from the sizes).
         hsi_key, msi_key: variables in ``.mat``/``.npz`` inputs.
@@ -440,11 +441,9 @@ def _fuse_whole(pair: Any, out: Path, fusion: Any, known: dict[str, Any], prog: 
                 t_start: float) -> FuseOutcome:
     from mossfuse.data.io import write_cube
     from mossfuse.data.scene import FusionInputs
-    from mossfuse.realscene.checks import output_meta
-    from mossfuse.realscene.degradation_files import (
-        DegradationEstimate,
-        staged_degradation_files,
-    )
+    from mossfuse.engine.sidecars import staged_degradation_files
+    from mossfuse.physics.degradation import DegradationEstimate
+    from mossfuse.pipeline.checks import output_meta
 
     inputs = FusionInputs(
         lr_hsi=_checked_cube(pair.lr, pair.lr_path, "LR-HSI"),
@@ -508,7 +507,7 @@ def _fuse_tiled(pair: Any, out: Path, fusion: Any, known: dict[str, Any], tiling
 
 def _fuse_with_report(pair: Any, out: Path, fusion: Any, report_dir: Any, register: bool,
                       srf: Any, prog: Progress, t_start: float) -> FuseOutcome:
-    from mossfuse.realscene.report import fuse_pair_with_report
+    from mossfuse.pipeline.report import fuse_pair_with_report
 
     with prog.step(f"fusing with report ({fusion.name})"):
         summary = fuse_pair_with_report(pair, out, method=fusion, report_dir=report_dir,

@@ -82,7 +82,7 @@ def read_pair(
     stream: bool = False,
 ) -> FilePair:
     """Read (or, ``stream=True``, open for windowed reads) the two files and check that they
-    form a pair (:func:`~mossfuse.realscene.checks.check_pair_geometry`: sizes ``r`` apart and,
+    form a pair (:func:`~mossfuse.pipeline.checks.check_pair_geometry`: sizes ``r`` apart and,
     when georeferenced, the same CRS and grid).
 
     Args:
@@ -95,7 +95,7 @@ def read_pair(
         hsi_nodata, msi_nodata: stored no-data values (in-memory reads only).
         stream: open readers (``.npy``/GeoTIFF HR-MSI streamed by windows).
     """
-    from mossfuse.realscene.checks import check_pair_geometry
+    from mossfuse.pipeline.checks import check_pair_geometry
 
     lr_path, hr_path = Path(lr_path), Path(hr_path)
     wl_override = None if hsi_wavelengths is None else np.asarray(hsi_wavelengths, np.float64)

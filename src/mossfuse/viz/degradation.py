@@ -13,7 +13,7 @@ from mossfuse.viz.canvas import new_figure, save_figure
 def _msi_band_labels(band_names: Sequence[str], n: int) -> tuple[list[str], bool]:
     """Legend names of ``n`` MSI bands and whether they are assumed: the given names, else
     R, G, B for a 3-band MSI (the assumption the SRF plausibility notes state,
-    :func:`mossfuse.realscene.degradation_files.srf_warnings`), else ``band0`` ..."""
+    :func:`mossfuse.physics.degradation.srf_warnings`), else ``band0`` ..."""
     names = [str(b) for b in band_names]
     if len(names) == n:
         return names, False

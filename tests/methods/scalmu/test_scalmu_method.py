@@ -12,7 +12,6 @@ import torch
 from methods.methods_testing import bicubic_psnr, make_case, psnr
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods import available_methods, get_method, load_method
-from mossfuse.methods.estimation import resolve_degradation
 from mossfuse.methods.scalmu import Scalmu, ScalmuNet, make_problem, run_scalmu, shipped_weights
 from mossfuse.methods.scalmu.data import SyntheticPairs, random_dead_leaves_config
 from mossfuse.methods.scalmu.network import (
@@ -23,6 +22,7 @@ from mossfuse.methods.scalmu.network import (
 )
 from mossfuse.methods.scalmu.trainer import ScalmuTrainConfig, train_scalmu
 from mossfuse.physics import get_protocol
+from mossfuse.physics.estimation import resolve_degradation
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

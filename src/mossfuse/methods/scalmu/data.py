@@ -10,7 +10,7 @@ model, enabling synthetic supervision").
 Scene ``i`` of a stream with seed ``s`` uses ``np.random.default_rng([s, i])`` for both its
 random dead-leaves parameters (:func:`random_dead_leaves_config`) and the scene, so any pair
 is re-made from ``(s, i)`` alone. The degradation is any
-:class:`~mossfuse.physics.protocols.Degradation` (a protocol's, or one estimated from a user's
+:class:`~mossfuse.physics.degradation.Degradation` (a protocol's, or one estimated from a user's
 pair) applied through :class:`~mossfuse.physics.forward.FusionForwardModel`.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 from mossfuse.data.dead_leaves import DeadLeavesConfig, generate_dead_leaves
 from mossfuse.data.scene import FusionInputs
 from mossfuse.data.spectral_library import SpectralLibrary, reflectance_library
-from mossfuse.physics.protocols import Degradation
+from mossfuse.physics.degradation import Degradation
 
 
 @dataclass

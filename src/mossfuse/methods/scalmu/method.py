@@ -32,7 +32,6 @@ from mossfuse.methods.base import (
     TrainableMethod,
     register_method,
 )
-from mossfuse.methods.estimation import resolve_degradation
 from mossfuse.methods.scalmu.network import (
     DEFAULT_SHAPE,
     FORMAT,
@@ -40,6 +39,7 @@ from mossfuse.methods.scalmu.network import (
     make_problem,
     run_scalmu,
 )
+from mossfuse.physics.estimation import resolve_degradation
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 
@@ -202,7 +202,7 @@ class Scalmu(TrainableMethod):
 
         from mossfuse.data.spectral_library import SpectralLibrary, spectra_from_cube
         from mossfuse.methods.scalmu.trainer import ScalmuTrainConfig, train_scalmu
-        from mossfuse.physics.protocols import Degradation
+        from mossfuse.physics.degradation import Degradation
         from mossfuse.physics.spectral import SpectralResponse
 
         if not training_inputs:

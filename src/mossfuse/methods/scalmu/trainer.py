@@ -34,7 +34,7 @@ from mossfuse.methods.scalmu.network import (
     make_problem,
     run_scalmu,
 )
-from mossfuse.physics.protocols import Degradation
+from mossfuse.physics.degradation import Degradation
 
 
 class ScalmuTrainConfig(BaseModel):

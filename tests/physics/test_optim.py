@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from mossfuse.methods._optim import minimize_bounded, nnls
+from mossfuse.physics._optim import minimize_bounded, nnls
 
 
 @pytest.mark.parametrize("seed", range(20))

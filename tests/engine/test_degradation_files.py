@@ -7,12 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from mossfuse.engine.sidecars import staged_degradation_files
+from mossfuse.physics.degradation import DegradationEstimate, degradation_paths
 from mossfuse.physics.psf import gaussian_kernel
-from mossfuse.realscene.degradation_files import (
-    DegradationEstimate,
-    degradation_paths,
-    staged_degradation_files,
-)
 
 WL = np.linspace(400.0, 700.0, 31)
 

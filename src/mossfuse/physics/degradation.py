@@ -1,12 +1,12 @@
 """The estimated degradation beside a fused output: CSV + PNG files and plausibility warnings.
 
 A blind fusion (no SRF or PSF given) runs on an estimate: the classical estimator's
-(:func:`mossfuse.methods.estimation.resolve_degradation`, used by methods with
+(:func:`mossfuse.physics.estimation.resolve_degradation`, used by methods with
 ``uses_degradation``) or the one a method learns itself (MossFuse:
 ``FusionResult.estimated_srf`` / ``estimated_psf``). :class:`DegradationEstimate` holds what was
-estimated, :func:`staged_degradation_files` writes it beside the output and
+estimated, :func:`mossfuse.engine.sidecars.staged_degradation_files` writes it beside the output and
 :meth:`DegradationEstimate.warnings` says when it is implausible. Used by ``mossfuse fuse``
-(whole-scene and tiled) and by :func:`mossfuse.realscene.fuse_with_report`.
+(whole-scene and tiled) and by :func:`mossfuse.pipeline.fuse_with_report`.
 
 Convention
 ----------
@@ -28,24 +28,28 @@ Convention
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mossfuse._atomic import atomic_path
+from mossfuse.physics.spectral import SpectralResponse
+
+if TYPE_CHECKING:  # torch modules, imported when a degradation is applied
+    from mossfuse.physics.forward import FusionForwardModel
+    from mossfuse.physics.protocols import Protocol
+    from mossfuse.physics.spatial import SpatialDegradation
 
 __all__ = [
     "BAND_RANGES_NM",
+    "Degradation",
     "DegradationEstimate",
     "degradation_paths",
     "degradation_warnings",
-    "describe",
     "srf_warnings",
-    "staged_degradation_files",
     "write_psf_csv",
     "write_srf_csv",
 ]
@@ -61,6 +65,42 @@ BAND_RANGES_NM: dict[str, tuple[float, float]] = {
 }
 SRF_MASS_MIN = 0.5
 RESIDUAL_MAX = 0.15
+
+
+@dataclass
+class Degradation:
+    """A concrete degradation: ``(k, k)`` kernel, geometry (ratio, sampling phase, centre tap,
+    padding) and SRF (``srf.matrix`` is ``(b, B)``)."""
+
+    kernel: np.ndarray
+    ratio: int
+    phase: int
+    centre: int
+    srf: SpectralResponse
+    padding: str = "valid"
+
+    @classmethod
+    def from_protocol(cls, protocol: Protocol,
+                      hsi_wavelengths_nm: np.ndarray | None) -> Degradation:
+        """The PSF kernel, geometry and SRF ``protocol`` applies to an HSI grid (band
+        centres in nm; None: the SRF's own grid)."""
+        from mossfuse.physics.srf_library import load_srf
+
+        srf = load_srf(protocol.srf, hsi_wavelengths_nm)
+        return cls(protocol.psf.kernel(), protocol.ratio, protocol.phase,
+                   protocol.psf.centre_index, srf, protocol.padding)
+
+    def spatial(self) -> SpatialDegradation:
+        from mossfuse.physics.spatial import SpatialDegradation
+
+        return SpatialDegradation(
+            self.kernel, self.ratio, self.phase, centre=self.centre, padding=self.padding
+        )
+
+    def forward_model(self) -> FusionForwardModel:
+        from mossfuse.physics.forward import FusionForwardModel
+
+        return FusionForwardModel(self.spatial(), self.srf.matrix)
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,53 +278,3 @@ def write_psf_csv(path: str | Path, psf: np.ndarray) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(_psf_text(psf), encoding="utf-8")
     return Path(path)
-
-
-@contextlib.contextmanager
-def staged_degradation_files(
-    out: str | Path,
-    estimate: DegradationEstimate | None,
-    *,
-    dpi: int = 80,
-    srf_title: str = "estimated SRF",
-    psf_title: str | None = None,
-) -> Iterator[dict[str, str]]:
-    """Write the estimated SRF/PSF files of ``out`` to temporary names; they take their final
-    names when the ``with`` block exits without error (write the output inside it), and are
-    removed otherwise.
-
-    Yields:
-        ``{"srf_csv": path, "srf_png": ..., "psf_csv": ..., "psf_png": ...}`` (final names) for
-        the parts ``estimate`` holds; empty for None or an empty estimate.
-    """
-    files: dict[str, str] = {}
-    if estimate is None or estimate.empty:
-        yield files
-        return
-    from mossfuse.viz.degradation import save_srf_psf_figure
-
-    paths = degradation_paths(out)
-    with contextlib.ExitStack() as stack:
-        if estimate.srf is not None:
-            tmp = stack.enter_context(atomic_path(paths["srf_csv"]))
-            tmp.write_text(_srf_text(estimate.srf, estimate.wavelengths_nm, estimate.band_names),
-                           encoding="utf-8")
-            tmp = stack.enter_context(atomic_path(paths["srf_png"]))
-            save_srf_psf_figure(tmp, None, estimate.srf, None, None, estimate.wavelengths_nm,
-                                estimate.band_names
-                                if len(estimate.band_names) == estimate.srf.shape[0] else (),
-                                title=srf_title, dpi=dpi)
-            files.update(srf_csv=str(paths["srf_csv"]), srf_png=str(paths["srf_png"]))
-        if estimate.psf is not None:
-            tmp = stack.enter_context(atomic_path(paths["psf_csv"]))
-            tmp.write_text(_psf_text(estimate.psf), encoding="utf-8")
-            tmp = stack.enter_context(atomic_path(paths["psf_png"]))
-            title = psf_title or f"estimated PSF (sigma {estimate.sigma:.2f} px)"
-            save_srf_psf_figure(tmp, None, None, None, estimate.psf, None, title=title, dpi=dpi)
-            files.update(psf_csv=str(paths["psf_csv"]), psf_png=str(paths["psf_png"]))
-        yield files
-
-
-def describe(files: Mapping[str, str]) -> str:
-    """One line naming the files written (for the CLI)."""
-    return ", ".join(Path(p).name for p in files.values())

@@ -5,9 +5,9 @@ real pair has no ground truth and usually no known degradation, so the function
 
 1. reads both files (:func:`mossfuse.data.io.read_cube`: wavelengths, CRS, no-data masks);
 2. estimates what is not given (SRF, PSF) with
-   :func:`mossfuse.methods.estimation.resolve_degradation` on the largest no-data-free,
+   :func:`mossfuse.physics.estimation.resolve_degradation` on the largest no-data-free,
    LR-cell-aligned rectangle of the pair, and warns when the estimate is implausible;
-3. measures the co-registration (:mod:`mossfuse.realscene.coregistration`) and, with
+3. measures the co-registration (:mod:`mossfuse.pipeline.coregistration`) and, with
    ``register=True``, moves the LR-HSI onto the HR-MSI and estimates the degradation again;
 4. fuses with the chosen method, the estimated degradation passed in ``FusionInputs``, and
    writes the result (georeferencing via :func:`mossfuse.engine.streaming.hr_output_meta`) and
@@ -19,7 +19,7 @@ real pair has no ground truth and usually no known degradation, so the function
 
 Convention
 ----------
-- Inputs are checked first by :mod:`mossfuse.realscene.checks` (size policy: no padding or
+- Inputs are checked first by :mod:`mossfuse.pipeline.checks` (size policy: no padding or
   cropping; georeferenced extents, CRS and pixel-size ratio; a known SRF against the band
   metadata).
 - No-data: pixels that are NaN in a file or marked in ``meta["nodata_mask"]`` (a file's no-data
@@ -36,7 +36,7 @@ Convention
   again, centred (``max_offset=0``).
 - Every file is written through :func:`mossfuse._atomic.atomic_path`; the output and the
   SRF/PSF files beside it take their names together
-  (:func:`~mossfuse.realscene.degradation_files.staged_degradation_files`).
+  (:func:`~mossfuse.engine.sidecars.staged_degradation_files`).
 - SRF plausibility (when the HSI wavelengths and the MSI band names are known): the share of
   a band's SRF mass inside the band's nominal range (:data:`BAND_RANGES_NM`) must be at least
   ``0.5``. PSF plausibility: the equivalent Gaussian sigma must not exceed the ratio.
@@ -56,21 +56,19 @@ from typing import Any
 import numpy as np
 
 from mossfuse._atomic import atomic_path
+from mossfuse.engine.sidecars import staged_degradation_files
 from mossfuse.errors import MossfuseInputError
-from mossfuse.provenance import jsonable, library_versions
-from mossfuse.realscene.checks import (
+from mossfuse.physics.degradation import BAND_RANGES_NM, DegradationEstimate
+from mossfuse.physics.degradation import degradation_warnings as _degradation_warnings
+from mossfuse.physics.degradation import srf_warnings as _srf_warnings
+from mossfuse.physics.spectral import spectral_degrade
+from mossfuse.pipeline.checks import (
     check_srf_metadata,
     load_srf_named,
     output_meta,
 )
-from mossfuse.realscene.coregistration import ShiftEstimate, estimate_shift, register_pair
-from mossfuse.realscene.degradation_files import (
-    BAND_RANGES_NM,
-    DegradationEstimate,
-    staged_degradation_files,
-)
-from mossfuse.realscene.degradation_files import degradation_warnings as _degradation_warnings
-from mossfuse.realscene.degradation_files import srf_warnings as _srf_warnings
+from mossfuse.pipeline.coregistration import ShiftEstimate, estimate_shift, register_pair
+from mossfuse.provenance import jsonable, library_versions
 
 __all__ = ["BAND_RANGES_NM", "fuse_with_report", "largest_valid_rectangle", "qnr_block_geometry"]
 
@@ -487,7 +485,7 @@ def fuse_with_report(
             estimated.
         method_config: the method's config (dict).
         estimation: keyword arguments of
-            :func:`mossfuse.methods.estimation.estimate_degradation`.
+            :func:`mossfuse.physics.estimation.estimate_degradation`.
         wald_check: run the reduced-resolution check (costs a second, smaller fusion).
         dpi: resolution of the PNGs.
         hsi_scale, msi_scale: divisors of the stored values (``read_cube(scale=)``).
@@ -503,7 +501,7 @@ def fuse_with_report(
 
     Raises:
         MossfuseInputError: unreadable input, sizes not related by one ratio, georeferenced
-            extents that do not match (:func:`~mossfuse.realscene.checks.check_pair_geometry`),
+            extents that do not match (:func:`~mossfuse.pipeline.checks.check_pair_geometry`),
             an SRF that contradicts the band metadata, or no usable area.
     """
     from mossfuse.pipeline.pair import read_pair
@@ -538,7 +536,7 @@ def fuse_pair_with_report(
     from mossfuse.data.io import write_cube
     from mossfuse.data.scene import FusionInputs
     from mossfuse.methods import FusionMethod, get_method
-    from mossfuse.methods.estimation import resolve_degradation
+    from mossfuse.physics.estimation import resolve_degradation
 
     t0 = time.perf_counter()
     lr_path, hr_path, out_path = pair.lr_path, pair.hr_path, Path(out_path)
@@ -638,7 +636,8 @@ def fuse_pair_with_report(
     # fusion inputs: holes filled (see module Convention)
     hr = hr_raw.copy()
     if hr_bad.any():
-        proj = np.einsum("jb,bhw->jhw", deg.srf.astype(np.float32), _upsample(lr, r))
+        up = _upsample(lr, r)
+        proj = spectral_degrade(up, deg.srf.astype(up.dtype))
         hr[:, hr_bad] = np.clip(proj[:, hr_bad], 0.0, 1.0)
         notes.append(f"{int(hr_bad.sum())} HR-MSI no-data pixels filled with the SRF projection "
                      "of the LR-HSI for the fusion; no MSI detail there")

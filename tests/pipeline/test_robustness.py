@@ -20,8 +20,8 @@ from mossfuse.cli import main
 from mossfuse.data.io import read_cube, write_cube
 from mossfuse.physics.psf import gaussian_kernel
 from mossfuse.physics.spatial import spatial_degrade
-from mossfuse.realscene import fuse_with_report
-from mossfuse.realscene.report import _srf_warnings
+from mossfuse.pipeline import fuse_with_report
+from mossfuse.pipeline.report import _srf_warnings
 
 torch.set_num_threads(1)
 
@@ -217,7 +217,7 @@ def test_black_no_data_patch_does_not_poison_the_blind_estimate(tmp_path):
     r0, r1, c0, c1 = masked["degradation"]["window"]
     assert (r1 - r0) * (c1 - c0) < 24 * 24  # the patch and its margin were left out
     from mossfuse.data.scene import FusionInputs
-    from mossfuse.methods.estimation import estimate_degradation
+    from mossfuse.physics.estimation import estimate_degradation
 
     lr_c, hr_c = read_cube(clean_dir / "lr.npy").cube, read_cube(clean_dir / "hr.npy").cube
     same_window = estimate_degradation(FusionInputs(

@@ -1,4 +1,4 @@
-"""Blind estimation of the SRF and the PSF (mossfuse.methods.estimation)."""
+"""Blind estimation of the SRF and the PSF (mossfuse.physics.estimation)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 
 from methods.methods_testing import make_case
 from mossfuse.data.scene import FusionInputs
-from mossfuse.methods.estimation import (
+from mossfuse.physics import gaussian_kernel, spatial_degrade
+from mossfuse.physics.estimation import (
     EstimatedDegradation,
     default_geometry,
     degradation_error,
@@ -15,7 +16,6 @@ from mossfuse.methods.estimation import (
     estimate_srf,
     resolve_degradation,
 )
-from mossfuse.physics import gaussian_kernel, spatial_degrade
 
 
 @pytest.mark.parametrize("ratio, sigma", [(8, 2.0), (8, 1.3), (4, 1.0)])

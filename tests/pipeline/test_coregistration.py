@@ -10,7 +10,7 @@ import torch
 from mossfuse.errors import MossfuseInputError
 from mossfuse.physics.psf import gaussian_kernel
 from mossfuse.physics.spatial import spatial_degrade
-from mossfuse.realscene.coregistration import estimate_shift, register_pair, shift_between
+from mossfuse.pipeline.coregistration import estimate_shift, register_pair, shift_between
 
 torch.set_num_threads(1)
 

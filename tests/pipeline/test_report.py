@@ -17,8 +17,8 @@ import torch
 from mossfuse.data.io import read_cube, write_cube
 from mossfuse.physics.psf import gaussian_kernel
 from mossfuse.physics.spatial import spatial_degrade
-from mossfuse.realscene.coregistration import register_pair
-from mossfuse.realscene.report import (
+from mossfuse.pipeline.coregistration import register_pair
+from mossfuse.pipeline.report import (
     _degradation_warnings,
     _srf_warnings,
     fuse_with_report,
@@ -221,7 +221,7 @@ def test_srf_legend_uses_msi_band_names(monkeypatch):
 
 
 def test_report_shows_shapes_h_w_bands_and_neutral_no_warnings(report):
-    from mossfuse.realscene.report import _html
+    from mossfuse.pipeline.report import _html
 
     summary, folder = report
     page = (folder / "report" / "index.html").read_text()

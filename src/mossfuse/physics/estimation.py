@@ -45,7 +45,7 @@ import numpy as np
 
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
-from mossfuse.methods._optim import minimize_bounded, nnls
+from mossfuse.physics._optim import minimize_bounded, nnls
 from mossfuse.physics.psf import default_centre, gaussian_kernel, kernel_moments
 from mossfuse.physics.spatial import hr_windows, spatial_degrade
 from mossfuse.physics.spectral import spectral_degrade
