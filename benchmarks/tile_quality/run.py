@@ -19,6 +19,8 @@ merged into ``results_<side>.json``)::
     nice -n 10 python benchmarks/tile_quality/run.py --side 2048 --methods scalmu,gsa
     nice -n 10 python benchmarks/tile_quality/run.py --side 2048 --methods cnmf
     nice -n 10 python benchmarks/tile_quality/run.py --side 2048 --methods hysure
+    nice -n 10 python benchmarks/tile_quality/run.py --side 4096 --methods scalmu --tiles 512 \
+        --no-whole
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def run_method(name: str, paths: dict[str, Path], tiles: list[int], do_whole: bo
     def record(key: str, pred: np.ndarray, seconds: float) -> None:
         sc = _score(pred, ref, slots)
         sc["seconds"] = round(seconds, 1)
+        sc["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
         out["runs"][key] = sc
         print(f"{name:8s} {key:10s} PSNR {sc['psnr']:6.2f}  slot-mean {sc['psnr_slot_mean']:6.2f}"
               f"  SAM {sc['sam']:5.2f}  {seconds:7.1f} s", flush=True)
@@ -124,8 +127,11 @@ def write_markdown(side: int) -> None:
                          f"{r['psnr']:.2f} / {r['psnr_slot_mean']:.2f} / {r['sam']:.2f} / "
                          f"{r['seconds']:.0f} s")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Tiles: default overlap max(4 r, T / 8) (64 px at 512, 128 px at 1024) and "
-              "blending margin; `scenes` = each 512 x 512 slot fused alone and put back."]
+    lines += ["", "Tiles: default overlap max(4 r, T / 8) (128 px at x32 for both 512 and 1024 "
+              "px tiles) and blending margin (64 px); `scenes` = each 512 x 512 slot fused alone "
+              "and put back; `-`: not run."]
+    if h.get("notes"):
+        lines += ["", *h["notes"]]
     (HERE / f"results_{side}.md").write_text("\n".join(lines) + "\n")
 
 
@@ -147,6 +153,7 @@ def main() -> None:
     cmd = "nice -n 10 python benchmarks/tile_quality/" + " ".join(
         [Path(sys.argv[0]).name, *sys.argv[1:]])
     commands = [c for c in data.get("header", {}).get("commands", []) if c != cmd] + [cmd]
+    notes = data.get("header", {}).get("notes")
     data["header"] = {
         "commands": commands,
         "data": f"{args.side} x {args.side} mosaic of the 16 shared CAVE scenes (training split "
@@ -155,11 +162,15 @@ def main() -> None:
         "protocol": "mossfuse-x32, known degradation (PSF, SRF, phase given to every method)",
         "metric": "mossfuse-paper profile (mossfuse.metrics.evaluate; PSNR mean over bands, "
                   "clip to [0, 1])",
-        "machine": f"{platform.machine()}, {os.cpu_count()} logical cores shared with 3 other "
-                   f"jobs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        "machine": f"{platform.machine()}, {os.cpu_count()} logical cores shared with other "
+                   f"jobs (1-minute load average {os.getloadavg()[0]:.1f} at the start; after "
+                   f"each run in the json), torch {torch.__version__} "
+                   f"({torch.get_num_threads()} threads), "
                    f"{time.strftime('%Y-%m-%d', time.gmtime())}",
         "budget": "none beyond each method's default iterations; timings are noisy (shared CPU)",
     }
+    if notes:
+        data["header"]["notes"] = notes
     for name in args.methods.split(","):
         data["methods"][name] = run_method(
             name, paths, [int(t) for t in args.tiles.split(",") if t], not args.no_whole,
