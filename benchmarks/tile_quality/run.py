@@ -128,7 +128,7 @@ def write_markdown(side: int) -> None:
                          f"{r['seconds']:.0f} s")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Tiles: default overlap max(4 r, T / 8) (128 px at x32 for both 512 and 1024 "
-              "px tiles) and blending margin (64 px); `scenes` = each 512 x 512 slot fused alone "
+              "px tiles) and blending margin (48 px); `scenes` = each 512 x 512 slot fused alone "
               "and put back; `-`: not run."]
     if h.get("notes"):
         lines += ["", *h["notes"]]
