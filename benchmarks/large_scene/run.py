@@ -1,5 +1,7 @@
 """Large-scene benchmark: an 8192 x 8192 HR-MSI (3 bands) and its 256 x 256 x 31 LR-HSI at x32,
-fused tile by tile from disk to disk with ``mossfuse fuse --tile-size``.
+fused from disk to disk by a plain ``mossfuse fuse`` (by default with no tiling flag: the
+memory budget of :mod:`mossfuse.engine.budget` decides to tile, with the method's default tile;
+``--tile-size`` passes an explicit one).
 
 1. Generate the pair with the ``mossfuse-x32`` physics (:mod:`mossfuse.physics`: 31 x 31
    Gaussian PSF, sigma 2, valid stride-32 sampling at phase 15, Nikon D700 SRF) from a smooth
@@ -7,15 +9,24 @@ fused tile by tile from disk to disk with ``mossfuse fuse --tile-size``.
    1024 x 1024 HR pixels at a time: the 8192 x 8192 x 31 reference (8.3 GB as float32) never
    exists in memory or on disk. The x32 kernel fits one 32-pixel cell, so degrading block by
    block is exact.
-2. Run ``mossfuse fuse`` in a child process for each method, measure its wall time and peak
-   resident memory (``os.wait4``'s ``ru_maxrss``, what ``/usr/bin/time -v`` reports as "Maximum
-   resident set size"; with ``--workers`` also the sampled peak of the whole process tree).
+2. Run ``mossfuse fuse`` (``python -m mossfuse.cli fuse`` with this interpreter, so the checkout
+   on ``PYTHONPATH`` is the one measured) in a child process for each method, measure its wall
+   time and peak resident memory (``os.wait4``'s ``ru_maxrss``, what ``/usr/bin/time -v``
+   reports as "Maximum resident set size"), the sampled peak of the whole process tree (Dask
+   workers included) and the 1-minute load average (before, after, mean while running).
 3. Check quality on 8 windows of 256 x 256 HR pixels against the regenerated reference.
-4. Write ``results.json`` and ``results.md`` next to this script.
+4. Write ``<name>.json`` and ``<name>.md`` next to this script (``--name``, default
+   ``results``); with ``--merge`` the runs are added to those already in ``<name>.json``
+   (a run with the same method, output format, workers and tile replaces the older one).
 
-Usage (the command in results.md)::
+Usage (the commands in results_default_tiling.md)::
 
-    python benchmarks/large_scene/run.py --workdir /tmp/mossfuse-large-scene
+    nice -n 10 python benchmarks/large_scene/run.py --methods scalmu --name results_default_tiling
+    nice -n 10 python benchmarks/large_scene/run.py --methods gsa --geotiff --no-npy \
+        --name results_default_tiling --merge
+
+(``results.md``: the earlier explicit ``--tile-size 1024 --methods bicubic,gsa --geotiff
+--workers 2`` runs.)
 
 ``--size`` (HR side, a multiple of 1024) makes a smaller smoke run; ``--keep`` keeps the fused
 cubes (8.3 GB each), otherwise they are deleted after the quality check.
@@ -154,16 +165,32 @@ def _tree_rss(root: int) -> int:
 
 
 def measure(cmd: list[str]) -> dict:
-    """Run ``cmd``; wall time, exit code, peak RSS of the process (``ru_maxrss``) and the
-    sampled peak RSS of its process tree (every 0.2 s)."""
+    """Run ``cmd``; wall time, exit code, peak RSS of the process (``ru_maxrss``), the sampled
+    peak RSS of its process tree (every 0.2 s) and the mean 1-minute load average while it ran
+    (sampled every 5 s)."""
+    # The peak RSS comes from GNU time (its child is forked from the small ``time`` process):
+    # ``os.wait4`` on a child spawned by this (large) process would report this process's RSS,
+    # as Linux carries ``maxrss`` over the child's ``execve`` of a vfork-ed address space.
+    import tempfile
+
+    gnu_time = Path("/usr/bin/time")
+    fd, rss_file = tempfile.mkstemp(suffix=".maxrss")
+    os.close(fd)
+    full = [str(gnu_time), "-f", "%M", "-o", rss_file, *cmd] if gnu_time.exists() else cmd
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = [0]
+    loads: list[float] = []
     stop = threading.Event()
 
     def sample() -> None:
+        n = 0
         while not stop.is_set():
             peak[0] = max(peak[0], _tree_rss(proc.pid))
+            if n % 25 == 0:
+                loads.append(os.getloadavg()[0])
+            n += 1
             time.sleep(0.2)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -172,14 +199,25 @@ def measure(cmd: list[str]) -> dict:
     assert proc.stdout is not None
     for line in proc.stdout:
         out_lines.append(line)
+        print("    | " + line.rstrip(), flush=True)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     stop.set()
     th.join()
+    seconds = time.perf_counter() - t0
+    peak_rss, source = usage.ru_maxrss * 1024, "os.wait4 ru_maxrss"
+    try:
+        peak_rss, source = int(Path(rss_file).read_text().split()[-1]) * 1024, "GNU time %M"
+    except (OSError, ValueError, IndexError):
+        pass
+    Path(rss_file).unlink(missing_ok=True)
+    tiling_lines = [ln.split("tiling:", 1)[1].strip() for ln in out_lines if "tiling:" in ln]
     return {
-        "command": shlex.join(cmd), "returncode": proc.returncode,
-        "seconds": time.perf_counter() - t0,
-        "peak_rss_bytes": usage.ru_maxrss * 1024, "peak_tree_rss_bytes": peak[0],
+        "command": shlex.join(cmd), "returncode": proc.returncode, "seconds": seconds,
+        "peak_rss_bytes": peak_rss, "peak_rss_source": source, "peak_tree_rss_bytes": peak[0],
+        "load_avg_1min": [load_before, os.getloadavg()[0]],
+        "load_avg_1min_mean": float(np.mean(loads)) if loads else None,
+        "tiling_line": tiling_lines[0] if tiling_lines else None,
         "output": "".join(out_lines)[-2000:],
     }
 
@@ -231,22 +269,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/mossfuse-large-scene"))
     ap.add_argument("--size", type=int, default=8192, help="HR side (multiple of 1024)")
-    ap.add_argument("--tile-size", type=int, default=1024)
+    ap.add_argument("--tile-size", type=int, default=None,
+                    help="pass --tile-size to mossfuse fuse (default: no tiling flag; the "
+                         "memory budget decides)")
     ap.add_argument("--overlap", type=int, default=None)
-    ap.add_argument("--methods", default="bicubic,gsa")
+    ap.add_argument("--memory-limit", default=None, help="pass --memory-limit")
+    ap.add_argument("--methods", default="scalmu")
+    ap.add_argument("--no-npy", action="store_true", help="no .npy-output runs of --methods")
     ap.add_argument("--workers", type=int, default=0,
-                    help="also run bicubic on a local Dask cluster of N workers")
+                    help="also run the first method on a local Dask cluster of N workers")
     ap.add_argument("--geotiff", action="store_true",
-                    help="also run bicubic with a GeoTIFF output (rasterio windows)")
+                    help="also run the first method with a GeoTIFF output (rasterio windows)")
+    ap.add_argument("--name", default="results", help="results file stem")
+    ap.add_argument("--merge", action="store_true",
+                    help="add the runs to those already in <name>.json")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", action="store_true", help="keep the fused cubes")
     ap.add_argument("--results", type=Path, default=HERE)
     ap.add_argument("--render", action="store_true",
                     help="only rewrite results.md from the results.json beside it")
     args = ap.parse_args()
+    json_path = args.results / f"{args.name}.json"
+    md_path = args.results / f"{args.name}.md"
     if args.render:
-        res = json.loads((args.results / "results.json").read_text())
-        (args.results / "results.md").write_text(report(res))
+        md_path.write_text(report(json.loads(json_path.read_text())))
         return
     if args.size % BLOCK:
         ap.error(f"--size must be a multiple of {BLOCK}")
@@ -260,25 +306,30 @@ def main() -> None:
     gen = generate(args.workdir, args.size, args.seed)
     lr, hr = args.workdir / "lr_hsi.npy", args.workdir / "hr_msi.npy"
     runs = []
-    plan = [(m, None, "npy") for m in methods]
+    plan = [] if args.no_npy else [(m, None, "npy") for m in methods]
     if args.geotiff:
-        plan.append(("bicubic", None, "tif"))
+        plan.append((methods[0], None, "tif"))
     if args.workers:
-        plan.append(("bicubic", args.workers, "npy"))
+        plan.append((methods[0], args.workers, "npy"))
     for method, workers, ext in plan:
         out = args.workdir / f"fused_{method}{'_w' + str(workers) if workers else ''}.{ext}"
-        cmd = ["mossfuse", "fuse", "--lr-hsi", str(lr), "--hr-msi", str(hr), "--out", str(out),
-               "--method", method, "--protocol", "mossfuse-x32",
-               "--tile-size", str(args.tile_size)]
+        opts = ["--lr-hsi", str(lr), "--hr-msi", str(hr), "--out", str(out),
+                "--method", method, "--protocol", "mossfuse-x32"]
+        if args.tile_size is not None:
+            opts += ["--tile-size", str(args.tile_size)]
         if args.overlap is not None:
-            cmd += ["--overlap", str(args.overlap)]
+            opts += ["--overlap", str(args.overlap)]
+        if args.memory_limit is not None:
+            opts += ["--memory-limit", args.memory_limit]
         if workers:
-            cmd += ["--workers", str(workers)]
+            opts += ["--workers", str(workers)]
+        cmd = [sys.executable, "-m", "mossfuse.cli", "fuse", *opts]
         print("running:", shlex.join(cmd), flush=True)
-        load_before = os.getloadavg()[0]
         res = measure(cmd)
-        res["load_avg_1min"] = [load_before, os.getloadavg()[0]]
+        res["command"] = shlex.join(["mossfuse", "fuse", *opts])
+        res["executed"] = shlex.join(["python", "-m", "mossfuse.cli", "fuse", *opts])
         res.update(method=method, workers=workers, output_format=ext,
+                   tile_size_flag=args.tile_size,
                    megapixels_per_s=args.size**2 / 1e6 / res["seconds"])
         print(f"  {res['seconds']:.1f} s, peak RSS {res['peak_rss_bytes'] / 2**30:.2f} GiB, "
               f"tree {res['peak_tree_rss_bytes'] / 2**30:.2f} GiB, rc {res['returncode']}",
@@ -289,64 +340,114 @@ def main() -> None:
             print(f"  quality {res['quality']}", flush=True)
         if not args.keep:
             out.unlink(missing_ok=True)
+        res["tiles"] = _tiles(args, method)
         runs.append(res)
+    command = "nice -n 10 python benchmarks/large_scene/run.py " + shlex.join(sys.argv[1:])
+    results = {"size": args.size, "ratio": RATIO, "bands": BANDS, "generation": gen,
+               "machine": machine(), "runs": runs, "commands": [command]}
+    if args.merge and json_path.exists():
+        old = json.loads(json_path.read_text())
+
+        def key(r: dict) -> tuple:
+            return (r["method"], r.get("output_format"), r.get("workers"),
+                    r.get("tile_size_flag"))
+
+        new_keys = {key(r) for r in runs}
+        results["runs"] = [r for r in old["runs"] if key(r) not in new_keys] + runs
+        results["commands"] = [c for c in old.get("commands", [old.get("command", "")])
+                               if c and c != command] + [command]
+        results["generation"] = old.get("generation", gen)
+    args.results.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=1))
+    md_path.write_text(report(results))
+    print(md_path.read_text())
+
+
+def _tiles(args: argparse.Namespace, method: str) -> dict:
+    """The tiles the run used: the explicit ``--tile-size``, or the memory budget's choice."""
+    from mossfuse.engine.budget import choose_tiling, parse_memory
     from mossfuse.engine.tiling import plan_tiles
 
-    tiling = plan_tiles((args.size, args.size), RATIO, args.tile_size, args.overlap)
-    results = {"size": args.size, "ratio": RATIO, "bands": BANDS, "tile_size": args.tile_size,
-               "overlap": tiling.overlap, "margin": tiling.margin,
-               "tiles": list(tiling.grid_shape), "generation": gen, "machine": machine(),
-               "runs": runs,
-               "command": "python benchmarks/large_scene/run.py " + shlex.join(sys.argv[1:])}
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "results.json").write_text(json.dumps(results, indent=1))
-    (args.results / "results.md").write_text(report(results))
-    print((args.results / "results.md").read_text())
+    tile, overlap, how = args.tile_size, args.overlap, "--tile-size"
+    if tile is None:
+        limit = None if args.memory_limit is None else parse_memory(args.memory_limit)
+        choice = choose_tiling(method, BANDS, 3, (args.size, args.size), RATIO, limit)
+        if choice is None:
+            return {"how": "whole image (within the memory budget)"}
+        tile, overlap, how = choice.tile, choice.overlap, "memory budget (no tiling flag)"
+    plan = plan_tiles((args.size, args.size), RATIO, tile, overlap, method=method)
+    return {"how": how, "tile": plan.tile, "overlap": plan.overlap, "margin": plan.margin,
+            "grid": list(plan.grid_shape),
+            "area_factor": plan.grid_shape[0] * plan.grid_shape[1] * plan.tile ** 2
+            / args.size ** 2}
+
+
+def _run_tiles(res: dict, r: dict) -> str:
+    t = r.get("tiles")
+    if t is None and "tile_size" in res:  # results.json of the earlier explicit-tile runs
+        t = {"how": "--tile-size", "tile": res["tile_size"], "overlap": res["overlap"],
+             "grid": res["tiles"]}
+    if not t or "tile" not in t:
+        return (t or {}).get("how", "?")
+    how = "budget" if t["how"].startswith("memory budget") else t["how"]
+    return f"{t['grid'][0]} x {t['grid'][1]} of {t['tile']} px, overlap {t['overlap']} ({how})"
 
 
 def report(res: dict) -> str:
     m = res["machine"]
     size = res["size"]
+    commands = res.get("commands") or [res.get("command", "")]
     lines = [
         f"# Large scene: {size} x {size} HR-MSI (3 bands) + {size // 32} x {size // 32} x 31 "
-        "LR-HSI at x32, fused tile by tile",
+        "LR-HSI at x32, plain `mossfuse fuse`",
         "",
-        f"- Command: `{res['command'].strip()}`",
+        "- Benchmark command(s): " + "; ".join(f"`{c.strip()}`" for c in commands),
         f"- Machine: {m['cpu']}, {m['logical_cores']} logical cores (shared with other jobs), "
         f"{m['ram_gb']} GB RAM, {m['os']}; Python {m['python']}, numpy {m['numpy']}, "
         f"torch {m['torch']} ({m['torch_threads']} threads), CPU only",
         "- Data: smooth synthetic reflectance scene (5 endmembers, abundance fields with periods "
         "4096 to 48 px, shading), degraded with the `mossfuse-x32` physics 1024 x 1024 HR px at "
-        f"a time ({_generation(res['generation'])}); inputs and outputs are `.npy` "
-        "(H x W x bands) on local disk, the `tif` row a GeoTIFF output (tiled 256 x 256, "
-        "uncompressed, rasterio windows); the fused cube is 8.3 GB of float32 at 8192 x 8192",
-        f"- Tiling: {res['tiles'][0]} x {res['tiles'][1]} tiles of {res['tile_size']} px, "
-        f"overlap {res['overlap']} px (blending margin {res['margin']} px), i.e. "
-        f"{res['tiles'][0] * res['tiles'][1] * res['tile_size'] ** 2 / size ** 2:.2f} x the "
-        "scene's pixels fused; known degradation (`--protocol mossfuse-x32`)",
-        "- Load: the 2 cores are shared with other jobs; the 1-minute load average before / "
-        "after each run is listed (2.0 = both cores busy), and timings scale with it",
-        "- Peak memory: `ru_maxrss` of the `mossfuse fuse` process (= `/usr/bin/time -v` "
-        "\"Maximum resident set size\"); *tree*: sampled sum over the process and its children "
-        "(Dask workers), every 0.2 s",
-        "- Quality: PSNR / SAM on 8 random 256 x 256 windows against the regenerated reference",
+        f"a time ({_generation(res['generation'])}); inputs are `.npy` (H x W x bands) on local "
+        "disk; outputs `.npy` or GeoTIFF (`tif`: tiled 256 x 256, uncompressed, rasterio "
+        f"windows); the fused cube is {size * size * 31 * 4 / 1e9:.1f} GB of float32",
+        "- Protocol: known degradation (`--protocol mossfuse-x32`); tiles: *budget* = no tiling "
+        "flag, the memory budget (default min(4 GiB, 50 % of available RAM)) found the "
+        "whole-image peak over the limit and tiled with the method's default tile "
+        "(`engine.tiling.METHOD_TILE_PX`); the `tiling:` line it printed is in the json",
+        "- Load: the 2 cores are shared with other jobs (and with the other benchmarks of this "
+        "issue, run at the same time); the 1-minute load average before / mean while running / "
+        "after is listed (2.0 = both cores busy), and timings scale with it",
+        "- Peak memory: *peak RSS* = maximum resident set size of the `mossfuse fuse` process "
+        "(GNU time `%M`, = `/usr/bin/time -v` \"Maximum resident set size\"); *tree*: sampled "
+        "sum of VmRSS over the process and its children (Dask workers), every 0.2 s",
+        "- Quality: PSNR (peak 1) / SAM on 8 random 256 x 256 windows against the regenerated "
+        "reference",
         "",
-        "| method | output | workers | time (s) | MP/s (HR) | peak RSS (GiB) | "
-        "peak tree RSS (GiB) | PSNR (dB) | SAM (deg) | load avg before / after |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| method | output | workers | tiles | time (s) | MP/s (HR) | peak RSS (GiB) | "
+        "peak tree RSS (GiB) | PSNR (dB) | SAM (deg) | load before / mean / after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["runs"]:
         q = r.get("quality", {})
+        mean = r.get("load_avg_1min_mean")
+        load = (f"{r['load_avg_1min'][0]:.1f} / {'-' if mean is None else f'{mean:.1f}'} / "
+                f"{r['load_avg_1min'][1]:.1f}")
+        failed = "" if r["returncode"] == 0 else f" (FAILED, rc {r['returncode']})"
         lines.append(
-            f"| {r['method']} | {r.get('output_format', 'npy')} | {r['workers'] or '-'} | "
-            f"{r['seconds']:.1f} | "
-            f"{r['megapixels_per_s']:.2f} | {r['peak_rss_bytes'] / 2**30:.2f} | "
+            f"| {r['method']}{failed} | {r.get('output_format', 'npy')} | "
+            f"{r['workers'] or '-'} | {_run_tiles(res, r)} | {r['seconds']:.1f} | "
+            f"{r['megapixels_per_s']:.3f} | {r['peak_rss_bytes'] / 2**30:.2f} | "
             f"{r['peak_tree_rss_bytes'] / 2**30:.2f} | "
             f"{q.get('psnr_db', float('nan')):.2f} | {q.get('sam_deg', float('nan')):.2f} | "
-            f"{r['load_avg_1min'][0]:.1f} / {r['load_avg_1min'][1]:.1f} |"
+            f"{load} |"
         )
-    lines += ["", "Commands run:", ""]
+    lines += ["", "`mossfuse fuse` commands (run as `python -m mossfuse.cli fuse ...`):", ""]
     lines += [f"- `{r['command']}`" for r in res["runs"]]
+    tl = [r for r in res["runs"] if r.get("tiling_line")]
+    if tl:
+        lines += ["", "What `mossfuse fuse` printed about tiling:", ""]
+        lines += [f"- {r['method']} ({r.get('output_format', 'npy')}): `tiling: "
+                  f"{r['tiling_line']}`" for r in tl]
     lines += ["", NOTES]
     return "\n".join(lines)
 
@@ -360,20 +461,16 @@ def _generation(gen: dict) -> str:
 
 NOTES = """Notes:
 
-- Time is the wall time of the whole `mossfuse fuse` process: start-up and imports (about
-  3 s), reading the inputs by windows, fusing every tile, blending the overlaps and writing the
-  output through `np.lib.format.open_memmap` (one mapping per window), then the rename of the
-  temporary file. MP/s counts output (HR) pixels of the scene, not the overlap recomputed.
-- The serial runs use torch's 2 intra-op threads. `--workers 2` runs two single-threaded
-  worker processes and a client that blends and writes; on 2 cores that are also busy with
-  other jobs it cannot beat the serial run, and costs about 1 GB more (two more Python + torch
-  processes, and tiles in transit). Its output is bit-identical to the serial one (tested).
-- Peak memory stays far below the 4 GB target because nothing scene-sized is ever held: one
-  1024 x 1024 x 31 tile (130 MB) and its intermediates, the overlap strips still waiting for
-  their second tile (at most 128 x 8192 x 31 float32, 130 MB, plus corners), and a 2048 x 2048
-  crop only when a blind degradation has to be estimated.
-- Quality is what the method gives on this smooth scene, reported to show the output is sane
-  (not a method comparison): GSA injects the MSI detail that bicubic cannot recover.
+- Time is the wall time of the whole `mossfuse fuse` process: start-up and imports (a few
+  seconds), reading the inputs by windows, fusing every tile, blending the overlaps and writing
+  the output window by window (`.npy` through `np.lib.format.open_memmap`, GeoTIFF through
+  rasterio windows), then the rename of the temporary file. MP/s counts output (HR) pixels of
+  the scene, not the overlap recomputed.
+- Peak memory stays below the 4 GB target because nothing scene-sized is ever held: one tile
+  and its intermediates, the overlap strips still waiting for their second tile (at most one
+  overlap-high strip of the scene's width, plus corners), and the output written in place.
+- Quality is what the method gives on this smooth synthetic scene, reported to show the output
+  is sane (not a method comparison; the CAVE mosaics in `benchmarks/tile_quality` are for that).
 """
 
 

@@ -19,6 +19,8 @@ merged into ``results_<side>.json``)::
     nice -n 10 python benchmarks/tile_quality/run.py --side 2048 --methods scalmu,gsa
     nice -n 10 python benchmarks/tile_quality/run.py --side 2048 --methods cnmf
     nice -n 10 python benchmarks/tile_quality/run.py --side 2048 --methods hysure
+    nice -n 10 python benchmarks/tile_quality/run.py --side 4096 --methods scalmu --tiles 512 \
+        --no-whole
 """
 
 from __future__ import annotations
@@ -49,11 +51,33 @@ def _inputs(lr: np.ndarray, hr: np.ndarray, deg, wl):
                         psf=deg.kernel, phase=deg.phase, psf_centre=deg.centre)
 
 
+def _paper_psnr_sam(pred: np.ndarray, ref: np.ndarray, rows: int = 512) -> dict:
+    """The ``mossfuse-paper`` profile's PSNR and SAM (:func:`mossfuse.metrics.evaluate`),
+    accumulated over strips of ``rows`` HR rows: the same values (per-band MSE pooled over the
+    mosaic; SAM the mean over pixels), without the whole-mosaic float64 temporaries that do not
+    fit in memory at 4096 px (each is 4 GB)."""
+    from mossfuse.metrics.full_reference import sam
+
+    bands = ref.shape[0]
+    sse, n_pix, sam_sum, sam_n = np.zeros(bands), 0, 0.0, 0
+    for y0 in range(0, ref.shape[1], rows):
+        p = np.clip(pred[:, y0:y0 + rows].astype(np.float64), 0.0, 1.0)
+        r = ref[:, y0:y0 + rows].astype(np.float64)
+        sse += ((p - r) ** 2).sum(axis=(1, 2))
+        n_pix += r.shape[1] * r.shape[2]
+        valid = int(np.any(r != 0, axis=0).sum())
+        if valid:
+            sam_sum += sam(np.clip(p, 1e-5, 1.0), r) * valid
+            sam_n += valid
+    with np.errstate(divide="ignore"):
+        psnr = float(np.mean(10.0 * np.log10(1.0 / (sse / n_pix))))
+    return {"psnr": psnr, "sam": sam_sum / sam_n}
+
+
 def _score(pred: np.ndarray, ref: np.ndarray, slots: list[dict]) -> dict:
-    from mossfuse.metrics import evaluate
     from mossfuse.metrics.full_reference import psnr
 
-    rep = evaluate(pred, ref, profile="mossfuse-paper", ratio=RATIO, metrics=["psnr", "sam"])
+    rep = _paper_psnr_sam(pred, ref)
     s = mosaic.CAVE_SIDE
     per = [psnr(np.clip(pred[:, a["row"]:a["row"] + s, a["col"]:a["col"] + s], 0, 1),
                 ref[:, a["row"]:a["row"] + s, a["col"]:a["col"] + s]) for a in slots]
@@ -78,6 +102,7 @@ def run_method(name: str, paths: dict[str, Path], tiles: list[int], do_whole: bo
     def record(key: str, pred: np.ndarray, seconds: float) -> None:
         sc = _score(pred, ref, slots)
         sc["seconds"] = round(seconds, 1)
+        sc["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
         out["runs"][key] = sc
         print(f"{name:8s} {key:10s} PSNR {sc['psnr']:6.2f}  slot-mean {sc['psnr_slot_mean']:6.2f}"
               f"  SAM {sc['sam']:5.2f}  {seconds:7.1f} s", flush=True)
@@ -124,8 +149,11 @@ def write_markdown(side: int) -> None:
                          f"{r['psnr']:.2f} / {r['psnr_slot_mean']:.2f} / {r['sam']:.2f} / "
                          f"{r['seconds']:.0f} s")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Tiles: default overlap max(4 r, T / 8) (64 px at 512, 128 px at 1024) and "
-              "blending margin; `scenes` = each 512 x 512 slot fused alone and put back."]
+    lines += ["", "Tiles: default overlap max(4 r, T / 8) (128 px at x32 for both 512 and 1024 "
+              "px tiles) and blending margin (48 px); `scenes` = each 512 x 512 slot fused alone "
+              "and put back; `-`: not run."]
+    if h.get("notes"):
+        lines += ["", *h["notes"]]
     (HERE / f"results_{side}.md").write_text("\n".join(lines) + "\n")
 
 
@@ -147,6 +175,7 @@ def main() -> None:
     cmd = "nice -n 10 python benchmarks/tile_quality/" + " ".join(
         [Path(sys.argv[0]).name, *sys.argv[1:]])
     commands = [c for c in data.get("header", {}).get("commands", []) if c != cmd] + [cmd]
+    notes = data.get("header", {}).get("notes")
     data["header"] = {
         "commands": commands,
         "data": f"{args.side} x {args.side} mosaic of the 16 shared CAVE scenes (training split "
@@ -155,11 +184,15 @@ def main() -> None:
         "protocol": "mossfuse-x32, known degradation (PSF, SRF, phase given to every method)",
         "metric": "mossfuse-paper profile (mossfuse.metrics.evaluate; PSNR mean over bands, "
                   "clip to [0, 1])",
-        "machine": f"{platform.machine()}, {os.cpu_count()} logical cores shared with 3 other "
-                   f"jobs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        "machine": f"{platform.machine()}, {os.cpu_count()} logical cores shared with other "
+                   f"jobs (1-minute load average {os.getloadavg()[0]:.1f} at the start; after "
+                   f"each run in the json), torch {torch.__version__} "
+                   f"({torch.get_num_threads()} threads), "
                    f"{time.strftime('%Y-%m-%d', time.gmtime())}",
         "budget": "none beyond each method's default iterations; timings are noisy (shared CPU)",
     }
+    if notes:
+        data["header"]["notes"] = notes
     for name in args.methods.split(","):
         data["methods"][name] = run_method(
             name, paths, [int(t) for t in args.tiles.split(",") if t], not args.no_whole,
