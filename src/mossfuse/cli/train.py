@@ -115,6 +115,12 @@ def train_command(
     device: Annotated[str | None, typer.Option(
         help="auto (CUDA when available), cpu or cuda"
     )] = None,
+    session_steps: Annotated[int | None, typer.Option(
+        min=1, help="Stop this session after N more steps (with a checkpoint); continue later "
+                    "with the same command and --resume: the schedule spans the sessions")] = None,
+    session_minutes: Annotated[float | None, typer.Option(
+        help="Stop this session after M minutes (with a checkpoint); continue with --resume")
+    ] = None,
     known_degradation: Annotated[bool, typer.Option(
         "--known-degradation",
         help="Dataset mode: train against the protocol's true PSF/SRF, held fixed (no L_DE "
@@ -126,6 +132,9 @@ def train_command(
     Under torchrun, every process runs this command; each takes its shard of the batch.
     With --method scalmu: supervised training of SCALMU on synthetic dead-leaves pairs only.
     """
+    if method == "scalmu" and (session_steps is not None or session_minutes is not None):
+        raise MossfuseInputError("--session-steps/--session-minutes are for --method mossfuse "
+                                 "(SCALMU's synthetic training is one session)")
     if method == "scalmu":
         _train_scalmu(out, protocol, config, steps, crop, lr, seed, threads,
                       used={"dataset": dataset, "lr_hsi": lr_hsi, "hr_msi": hr_msi,
@@ -203,10 +212,20 @@ def train_command(
         f"{info.world_size} process(es) -> {out}"
         + ("; degradation: the protocol's true PSF/SRF, fixed" if known is not None else ""))
     result = train(model_cfg, train_cfg, inputs, out, evaluator=evaluator, resume=resume,
-                   degradation=known)
+                   degradation=known, session_steps=session_steps,
+                   session_seconds=None if session_minutes is None else 60.0 * session_minutes)
     summ = result.summary()
     last = {k: round(v, 5) for k, v in result.last.items()
             if k in ("ma", "sc", "sct", "de", "total", "val_psnr", "val_sam")}
+    if not summ["complete"]:
+        say(f"session limit: stopped at step {summ['steps']} of {summ['total_steps']} "
+            f"({summ['seconds']:.1f} s of training so far); last {last}; checkpoint in "
+            f"{out / 'checkpoints'}; continue with the same command and --resume")
+        if info.world_size > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+        return
     say(f"done: {summ['steps']} steps in {summ['seconds']:.1f} s; last {last}; PSF sigma "
         f"{summ['psf_sigma_px']:.3f} px; weights {out / 'model.safetensors'}")
     if fused is not None and info.is_main:

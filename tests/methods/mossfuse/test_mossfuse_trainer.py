@@ -172,6 +172,37 @@ def test_resume_continues_exactly(tmp_path):
         train(cfg, _tc(), inputs, tmp_path / "b")
 
 
+def test_sessions_build_one_run_with_one_schedule(tmp_path):
+    """A 7-step cosine run in three sessions (2 + 3 + the rest, new Trainer each time, as
+    separate processes would) equals the run made in one go: same learning rates at every
+    step, same weights; a session that ends early says so and leaves a checkpoint."""
+    inputs = [_inputs(0), _inputs(1)]
+    cfg, tc = tiny_config(), _tc(steps=5, checkpoint_every=0)  # 2 warm-up + 5 network steps
+    straight = train(cfg, tc, inputs, tmp_path / "a")
+    first = train(cfg, tc, inputs, tmp_path / "b", session_steps=2)
+    assert first.steps == 2 and first.summary()["complete"] is False
+    # checkpointed although checkpoint_every=0
+    assert latest_checkpoint(tmp_path / "b").name == "ckpt_00000002"
+    second = train(cfg, tc, inputs, tmp_path / "b", resume=True, session_steps=3)
+    assert second.steps == 5 and not second.summary()["complete"]
+    last = train(cfg, tc, inputs, tmp_path / "b", resume=True, session_steps=100)
+    assert last.steps == straight.steps == 7 and last.summary()["complete"] is True
+    for (k, va), vb in zip(straight.state.net.state_dict().items(),
+                           last.state.net.state_dict().values(), strict=True):
+        torch.testing.assert_close(va, vb, rtol=0, atol=1e-6, msg=k)
+    rec_a = read_log(tmp_path / "a" / "train_log.jsonl")
+    rec_b = read_log(tmp_path / "b" / "train_log.jsonl")
+    assert [r["step"] for r in rec_b] == list(range(1, 8))
+    assert [r["lr"] for r in rec_b] == pytest.approx([r["lr"] for r in rec_a], rel=1e-12)
+    tot_a, tot_b = ([r["total"] for r in rec if "total" in r] for rec in (rec_a, rec_b))
+    assert len(tot_a) == 5 and tot_b == pytest.approx(tot_a, abs=1e-6)
+    # a time limit ends a session too (after its first step at the latest)
+    timed = train(cfg, tc, inputs, tmp_path / "c", session_seconds=1e-9)
+    assert timed.steps == 1 and not timed.summary()["complete"]
+    with pytest.raises(MossfuseInputError, match="session_steps"):
+        train(cfg, tc, inputs, tmp_path / "d", session_steps=0)
+
+
 def test_run_folder_files_and_validation_apart_from_the_reference(tmp_path):
     case = _case(5)
     seen: list[object] = []
@@ -239,6 +270,38 @@ def test_train_command_single_scene(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--lr-hsi", str(tmp_path / "lr.npy"), "--out", str(out)])
     assert exc.value.code == 2
+
+
+def test_train_command_in_sessions_through_the_console_script(tmp_path):
+    """``mossfuse train --session-steps`` ends with a checkpoint and says how to go on; the
+    same command with ``--resume`` finishes the run (installed console script, subprocess)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from mossfuse.data.io import write_cube
+
+    case = _case(4)
+    write_cube(case.inputs.lr_hsi, tmp_path / "lr.npy")
+    write_cube(case.inputs.hr_msi, tmp_path / "hr.npy")
+    (tmp_path / "cfg.json").write_text(json.dumps(
+        {"model": {"channels": 8, "heads": 2}, "train": {"crop": 8, "checkpoint_every": 0}}))
+    exe = shutil.which("mossfuse")
+    cmd = ([exe] if exe else [sys.executable, "-m", "mossfuse.cli"]) + [
+        "train", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
+        "--config", str(tmp_path / "cfg.json"), "--steps", "3", "--out", str(tmp_path / "run"),
+        "--threads", "1", "--no-progress"]
+    first = subprocess.run(cmd + ["--session-steps", "2"], capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "stopped at step 2 of 3" in first.stdout and "--resume" in first.stdout
+    again = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "done: 3 steps" in again.stdout
+    assert [r["step"] for r in read_log(tmp_path / "run" / "train_log.jsonl")] == [1, 2, 3]
+    bad = subprocess.run(cmd + ["--session-steps", "0"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
 
 @pytest.mark.shared_data

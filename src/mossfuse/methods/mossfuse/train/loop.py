@@ -303,8 +303,21 @@ class Trainer:
                 p.unlink(missing_ok=True)
 
     # --- the loop ----------------------------------------------------------------------------
-    def run(self, resume: bool = False) -> TrainResult:
-        """Train to ``total_steps`` (continuing from the last checkpoint with ``resume``)."""
+    def run(self, resume: bool = False, *, session_steps: int | None = None,
+            session_seconds: float | None = None) -> TrainResult:
+        """Train to ``total_steps`` (continuing from the last checkpoint with ``resume``).
+
+        ``session_steps`` / ``session_seconds`` end this session early (after that many steps
+        or once that much wall time has passed, whichever comes first) with a checkpoint; a
+        later ``resume=True`` call with the same configuration continues the same run, so the
+        learning-rate schedule, the crop order and the optimiser state span sessions exactly
+        (a schedule over ``total_steps`` built up in pieces). They are not part of the
+        configuration: each session may give different ones.
+        """
+        if session_steps is not None and session_steps < 1:
+            raise MossfuseInputError(f"session_steps must be >= 1; got {session_steps}")
+        if session_seconds is not None and not session_seconds > 0:
+            raise MossfuseInputError(f"session_seconds must be > 0; got {session_seconds}")
         tc, st, main = self.tc, self.state, self.dist.is_main
         old_threads = torch.get_num_threads()
         threads = tc.threads
@@ -313,7 +326,7 @@ class Trainer:
         if threads is not None:
             torch.set_num_threads(threads)
         try:
-            return self._run(resume, main)
+            return self._run(resume, main, session_steps, session_seconds)
         finally:
             if threads is not None:
                 torch.set_num_threads(old_threads)
@@ -321,7 +334,23 @@ class Trainer:
                 # leave the model plain (DDP wrapper dropped; the BN subclass stays harmless)
                 st.ddp, st.world_size, st.group = None, 1, None
 
-    def _run(self, resume: bool, main: bool) -> TrainResult:
+    def _session_over(self, steps_done: int, session_steps: int | None, t_start: float,
+                      session_seconds: float | None) -> bool:
+        """Whether this session's limit is reached (the same answer on every process: rank 0's
+        clock decides for all under torch.distributed)."""
+        over = session_steps is not None and steps_done >= session_steps
+        if session_seconds is not None:
+            over = over or time.perf_counter() - t_start >= session_seconds
+            if self.dist.world_size > 1:
+                import torch.distributed as dist
+
+                flag = torch.tensor([1.0 if over else 0.0], device=self.device)
+                dist.broadcast(flag, src=0)
+                over = bool(flag.item())
+        return over
+
+    def _run(self, resume: bool, main: bool, session_steps: int | None = None,
+             session_seconds: float | None = None) -> TrainResult:
         tc, st = self.tc, self.state
         history: list[dict[str, Any]] = []
         best: dict[str, float] | None = None
@@ -347,7 +376,9 @@ class Trainer:
             bar = tqdm(total=self.total_steps, initial=st.steps, desc="mossfuse train",
                        dynamic_ncols=True)
         t_start = time.perf_counter()
+        first_step = st.steps
         last: dict[str, float] = {}
+        stopped_early = False
         try:
             while st.steps < self.total_steps:
                 step = st.steps
@@ -372,6 +403,8 @@ class Trainer:
                     "seconds": elapsed_before + time.perf_counter() - t_start,
                 }
                 done = st.steps >= self.total_steps
+                session_end = not done and self._session_over(
+                    st.steps - first_step, session_steps, t_start, session_seconds)
                 # the network does not change during the degradation warm-up: no validation
                 if self.evaluator is not None and main and (done or (
                     tc.validate_every and st.steps % tc.validate_every == 0
@@ -385,7 +418,8 @@ class Trainer:
                         if self.out_dir is not None:
                             save_model(self.out_dir / "best", st, {"validation": best})
                 last = record
-                if st.steps % tc.log_every == 0 or done or "val_seconds" in record:
+                if (st.steps % tc.log_every == 0 or done or session_end
+                        or "val_seconds" in record):
                     history.append(record)
                     if log_path is not None:
                         with log_path.open("a") as f:
@@ -394,11 +428,15 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(_postfix(record), refresh=False)
                 if ckpt_dir is not None and main and (
-                    done or (tc.checkpoint_every and st.steps % tc.checkpoint_every == 0)
+                    done or session_end
+                    or (tc.checkpoint_every and st.steps % tc.checkpoint_every == 0)
                 ):
                     save_checkpoint(ckpt_dir, st, tc, {"seconds": record["seconds"],
                                                        "best": best})
                     self._prune(ckpt_dir)
+                if session_end:
+                    stopped_early = True
+                    break
         finally:
             if bar is not None:
                 bar.close()
@@ -406,7 +444,8 @@ class Trainer:
         result = TrainResult(st, st.steps, last, history, best, self.out_dir, seconds,
                              {"network_steps": self.net_steps, "total_steps": self.total_steps,
                               "epoch_size": self.sampler.epoch_size,
-                              "world_size": self.dist.world_size})
+                              "world_size": self.dist.world_size,
+                              "complete": not stopped_early})
         if self.out_dir is not None and main:
             save_model(self.out_dir / "model", st, {"training_summary": result.summary()})
             self._write_json("summary.json", result.summary())
@@ -422,10 +461,13 @@ def train(
     model_cfg: MossFuseConfig, train_cfg: TrainConfig, inputs: Sequence[FusionInputs],
     out_dir: str | Path | None = None, *, evaluator: Evaluator | None = None,
     resume: bool = False, net: MossFuseNet | None = None,
-    degradation: DegradationModule | None = None,
+    degradation: DegradationModule | None = None, session_steps: int | None = None,
+    session_seconds: float | None = None,
 ) -> TrainResult:
     """Train MossFuse (see :class:`Trainer`); under ``torchrun`` (or
     :func:`run_local_processes`) every process calls this with the same arguments.
+    ``session_steps`` / ``session_seconds``: stop this session early with a checkpoint and
+    continue later with ``resume=True`` (:meth:`Trainer.run`).
 
     >>> import numpy as np
     >>> from mossfuse.data.scene import FusionInputs
@@ -439,4 +481,5 @@ def train(
     """
     trainer = Trainer(model_cfg, train_cfg, inputs, out_dir, evaluator=evaluator, net=net,
                       degradation=degradation)
-    return trainer.run(resume=resume)
+    return trainer.run(resume=resume, session_steps=session_steps,
+                       session_seconds=session_seconds)
