@@ -179,6 +179,39 @@ class DaskExecutor:
 
 
 @contextlib.contextmanager
+def _local_worker_environment(threads: int) -> Iterator[None]:
+    """The environment a local cluster's worker processes start with, and the client's
+    ``os.environ`` restored afterwards (a nanny copies its pre-spawn variables into the
+    parent's environment before it spawns a worker).
+
+    Dask's nannies set ``MALLOC_TRIM_THRESHOLD_=65536`` before spawning a worker (config
+    ``distributed.nanny.pre-spawn-environ``) so that freed memory goes back to the OS. An
+    explicit trim threshold also turns off glibc's dynamic mmap threshold, so every large
+    allocation is a fresh ``mmap`` with zero-filled pages, and the fusion methods allocate
+    tile-sized temporaries by the hundred: a SCALMU call costs more CPU time with it
+    (``benchmarks/large_scene/malloc_policy.md``). Local workers therefore start with glibc's
+    default policy (the variable unset, as in the serial process) and with the intra-op thread
+    variables set before the interpreter starts.
+    """
+    import dask
+
+    keys = ("MALLOC_TRIM_THRESHOLD_", *_THREAD_VARS, "PYTHONHASHSEED", "__DASK_PARENT_PID")
+    saved = {k: os.environ.get(k) for k in keys}
+    environ = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+               **{f"distributed.nanny.pre-spawn-environ.{v}": str(threads)
+                  for v in _THREAD_VARS}}
+    try:
+        with dask.config.set(environ):
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def dask_executor(workers: int | None = None, scheduler: str | None = None, *,
                   retries: int = 2, max_in_flight: int | None = None,
                   **cluster_kwargs: Any) -> Iterator[DaskExecutor]:
@@ -209,6 +242,7 @@ def dask_executor(workers: int | None = None, scheduler: str | None = None, *,
                                     "dashboard_address": None,
                                     "env": {v: str(threads) for v in _THREAD_VARS}}
             opts.update(cluster_kwargs)
+            stack.enter_context(_local_worker_environment(threads))
             cluster = stack.enter_context(LocalCluster(**opts))
             client = stack.enter_context(Client(cluster))
         else:
