@@ -45,7 +45,7 @@ def simulate(data: Path) -> tuple[FusionInputs, np.ndarray]:
     lr = np.asarray(deg.spatial()(ref.astype(np.float64)), dtype=np.float32)
     hr = np.einsum("jb,bhw->jhw", srf.astype(np.float64), ref).astype(np.float32)
     inputs = FusionInputs(lr, hr, 4, wl, tuple(srf_all.band_names[i] for i in keep), srf,
-                          deg.kernel, deg.phase, deg.centre)
+                          deg.psf, deg.phase, deg.centre)
     return inputs, ref
 
 

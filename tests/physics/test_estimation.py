@@ -8,8 +8,8 @@ import pytest
 from methods.methods_testing import make_case
 from mossfuse.data.scene import FusionInputs
 from mossfuse.physics import gaussian_kernel, spatial_degrade
+from mossfuse.physics.degradation import Degradation
 from mossfuse.physics.estimation import (
-    EstimatedDegradation,
     default_geometry,
     degradation_error,
     estimate_degradation,
@@ -89,7 +89,7 @@ def test_fixed_psf_or_srf_is_kept():
 def test_resolve_degradation_passes_known_values_through():
     case = make_case(texture=0.1)
     deg = resolve_degradation(case.inputs)
-    assert isinstance(deg, EstimatedDegradation)
+    assert isinstance(deg, Degradation)
     assert deg.info["estimated"] == {"srf": False, "psf": False}
     np.testing.assert_array_equal(deg.srf, case.srf)
     np.testing.assert_array_equal(deg.psf, case.psf)
@@ -100,8 +100,7 @@ def test_resolve_degradation_passes_known_values_through():
 
 def test_degradation_error_of_the_truth_is_zero():
     case = make_case(texture=0.1)
-    deg = resolve_degradation(case.inputs)
-    truth = EstimatedDegradation(case.srf, case.psf, deg.sigma, case.phase, case.centre, 8)
+    truth = Degradation(case.psf, case.srf, 8, case.phase, case.centre)
     err = degradation_error(truth, case.srf, case.psf)
     assert err["srf_max_abs"] == 0 and err["psf_l1"] < 1e-6 and err["sigma_abs_error"] < 1e-6
 

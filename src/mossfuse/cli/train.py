@@ -204,10 +204,10 @@ def train_command(
 
         true = get_protocol(protocol or "mossfuse-x32").degradation(
             inputs[0].hsi_wavelengths_nm)
-        known = DegradationModule.from_known(true.kernel, true.srf.matrix, true.ratio,
+        known = DegradationModule.from_known(true.psf, true.srf, true.ratio,
                                              true.phase, true.centre)
         model_cfg = model_cfg.model_copy(update={"degradation_model": "free",
-                                                 "psf_size": true.kernel.shape[0]})
+                                                 "psf_size": true.psf.shape[0]})
     say(f"training MossFuse ({train_cfg.mode}) on {len(inputs)} pair(s) {names}; "
         f"{info.world_size} process(es) -> {out}"
         + ("; degradation: the protocol's true PSF/SRF, fixed" if known is not None else ""))

@@ -72,6 +72,7 @@ from mossfuse.data.io import geotiff, npy
 from mossfuse.data.io.normalize import check_streamable_dtype, normalize_cube
 from mossfuse.data.scene import FusionInputs, check_pair_sizes
 from mossfuse.errors import MossfuseInputError
+from mossfuse.physics.degradation import Degradation
 
 __all__ = [
     "ArrayReader",
@@ -375,22 +376,30 @@ class StreamedInputs:
         ratio = check_pair_sizes(lr.shape[1:], hr.shape[1:], ratio, lr_path, hr_path)
         return cls(lr, hr, ratio, **fields)
 
-    def window(self, lr_rows: Window, lr_cols: Window, **overrides: Any) -> FusionInputs:
+    @property
+    def degradation(self) -> Degradation:
+        """The scene's known degradation (None parts: unknown)."""
+        return Degradation(self.psf, self.srf, self.ratio, self.phase, self.psf_centre,
+                           wavelengths_nm=self.hsi_wavelengths_nm,
+                           band_names=self.msi_band_names)
+
+    def window(self, lr_rows: Window, lr_cols: Window,
+               degradation: Degradation | None = None) -> FusionInputs:
         """The sub-problem on LR samples ``[lr_rows) x [lr_cols)`` and HR pixels
-        ``[r lr_rows) x [r lr_cols)`` as ``FusionInputs`` (``overrides`` replace fields, e.g.
-        the degradation estimated once for the scene).
+        ``[r lr_rows) x [r lr_cols)`` as ``FusionInputs`` carrying ``degradation`` (default
+        the scene's; e.g. the one estimated once for the scene).
 
         Convention: LR sample ``a`` sits on HR pixel ``phase + r a``; the window starts at HR
         pixel ``r a0``, so inside it the sample ``a0`` sits on local pixel ``phase``: the
         sampling phase (and the PSF centre) of the window equal the scene's.
         """
         r = self.ratio
+        deg = self.degradation if degradation is None else degradation
         fields: dict[str, Any] = {
             "hsi_wavelengths_nm": self.hsi_wavelengths_nm,
-            "msi_band_names": tuple(self.msi_band_names), "srf": self.srf, "psf": self.psf,
-            "phase": self.phase, "psf_centre": self.psf_centre,
+            "msi_band_names": tuple(self.msi_band_names), "srf": deg.srf, "psf": deg.psf,
+            "phase": deg.phase, "psf_centre": deg.centre,
         }
-        fields.update(overrides)
         return FusionInputs(
             lr_hsi=self.lr.read(lr_rows, lr_cols),
             hr_msi=self.hr.read((r * lr_rows[0], r * lr_rows[1]), (r * lr_cols[0], r * lr_cols[1])),
