@@ -67,7 +67,8 @@ def test_anisotropic_fit_recovers_an_elongated_psf():
     case = make_case(texture=0.1, ratio=8)
     psf = gaussian_kernel(7, lambdas=(3.0, 1.0), theta=0.5)
     lr = spatial_degrade(case.reference.astype(np.float64), psf, 8, 3, centre=3)
-    inputs = FusionInputs(lr.astype(np.float32), case.inputs.hr_msi, 8, phase=3)
+    inputs = FusionInputs(lr.astype(np.float32), case.inputs.hr_msi, 8,
+                          degradation=Degradation(None, None, 8, phase=3))
     est = estimate_degradation(inputs, anisotropic=True)
     assert "lambdas" in est.info
     err = degradation_error(est, case.srf, psf, true_centre=3)

@@ -307,6 +307,7 @@ def _single_scene(lr_path, hr_path, hsi_key, msi_key, reference, protocol):
     from mossfuse.data.scene import FusionInputs
     from mossfuse.methods.mossfuse.train import ReferenceEvaluator
     from mossfuse.physics import get_protocol
+    from mossfuse.physics.degradation import Degradation
 
     if lr_path is None or hr_path is None:
         raise MossfuseInputError("single-scene mode needs both --lr-hsi and --hr-msi")
@@ -325,7 +326,8 @@ def _single_scene(lr_path, hr_path, hsi_key, msi_key, reference, protocol):
                 f"protocol '{proto.name}' has ratio {proto.ratio}; the inputs have {H // h}"
             )
         phase = proto.phase
-    inputs = FusionInputs(lr.cube, hr.cube, H // h, lr.wavelengths_nm, phase=phase)
+    inputs = FusionInputs(lr.cube, hr.cube, H // h, lr.wavelengths_nm,
+                          degradation=Degradation(None, None, H // h, phase))
     evaluator = None
     if reference is not None:
         ref = read_cube(reference)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +144,7 @@ def degradation_warnings(deg: Degradation, r: int) -> list[str]:
     return warns
 
 
-@dataclass
+@dataclass(eq=False)
 class Degradation:
     """One degradation: PSF, SRF and the sampling geometry, known or estimated, with where it
     came from (the one type for it in the package; module Convention).
@@ -183,7 +183,7 @@ class Degradation:
     phase: int | None = None
     centre: int | None = None
     padding: str = "valid"
-    wavelengths_nm: np.ndarray | None = None
+    wavelengths_nm: np.ndarray | None = field(default=None, repr=False)
     band_names: tuple[str, ...] = ()
     srf_name: str | None = None
     source: str = "given"
@@ -206,6 +206,21 @@ class Degradation:
         if self.wavelengths_nm is not None:
             self.wavelengths_nm = np.asarray(self.wavelengths_nm, dtype=np.float64)
         self.band_names = tuple(str(n) for n in self.band_names or ())
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields, arrays compared by value (shape and entries)."""
+        if not isinstance(other, Degradation):
+            return NotImplemented
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                if a is None or b is None or not np.array_equal(a, b):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     # ----------------------------------------------------------------------------------------
     @property

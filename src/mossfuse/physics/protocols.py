@@ -141,10 +141,7 @@ class Protocol(BaseModel):
             ratio=self.ratio,
             hsi_wavelengths_nm=ref.wavelengths_nm,
             msi_band_names=deg.band_names,
-            srf=deg.srf,
-            psf=deg.psf,
-            phase=self.phase,
-            psf_centre=deg.centre,
+            degradation=deg,
         )
         return SimulatedCase(inputs=inputs, reference=ref, protocol=self, crop=(Hc, Wc))
 

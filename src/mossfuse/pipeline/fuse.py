@@ -450,7 +450,7 @@ def _fuse_whole(pair: Any, out: Path, fusion: Any, known: Degradation, prog: Pro
         lr_hsi=_checked_cube(pair.lr, pair.lr_path, "LR-HSI"),
         hr_msi=_checked_cube(pair.hr, pair.hr_path, "HR-MSI"), ratio=pair.ratio,
         hsi_wavelengths_nm=pair.wavelengths_nm, msi_band_names=pair.msi_band_names,
-        srf=known.srf, psf=known.psf, phase=known.phase, psf_centre=known.centre,
+        degradation=known,
     )
     warm = _prewarm_plots_if_needed(fusion, known)
     with prog.step(f"fusing ({fusion.name})"):
@@ -484,8 +484,7 @@ def _fuse_tiled(pair: Any, out: Path, fusion: Any, known: Degradation, tiling: T
     from mossfuse.engine.streaming import StreamedInputs
 
     source = StreamedInputs(pair.lr, pair.hr, pair.ratio, pair.wavelengths_nm,
-                            pair.msi_band_names, known.srf, known.psf, known.phase,
-                            known.centre)
+                            pair.msi_band_names, known)
     with prog.step(f"fusing tiles ({fusion.name})"):
         report = fuse_tiled_files(
             source, out, fusion, tile=tiling.tile, overlap=tiling.overlap,

@@ -251,8 +251,7 @@ def _reduced_resolution(method: Any, lr: np.ndarray, hr: np.ndarray, deg: Degrad
         return {"skipped": f"the PSF does not fit the reduced grid: {exc}"}
     inputs = FusionInputs(
         np.clip(lr_lr, 0, 1).astype(np.float32), np.clip(lr_msi, 0, 1).astype(np.float32), r,
-        wavelengths, band_names, srf=deg.srf, psf=deg.psf, phase=deg.phase,
-        psf_centre=deg.centre,
+        wavelengths, band_names, degradation=deg,
     )
     pred = method.fuse(inputs).hr_hsi
     metrics = None if min(hh, ww) >= 11 else ["psnr", "sam", "ergas", "rmse", "cc"]
@@ -586,7 +585,7 @@ def fuse_pair_with_report(
                 f"(largest: {r1 - r0} x {c1 - c0} of {h} x {w})", hr_path)
         sub = FusionInputs(
             lr_arr[:, r0:r1, c0:c1], hr_raw[:, r0 * r : r1 * r, c0 * r : c1 * r], r, wl,
-            band_names, srf=srf_matrix, psf=psf,
+            band_names, degradation=Degradation(psf, srf_matrix, r),
         )
         with torch.no_grad():
             return resolve_degradation(sub, **{**extra, **est_kw}), rect
@@ -644,8 +643,7 @@ def fuse_pair_with_report(
                      "of the LR-HSI for the fusion; no MSI detail there")
     if lr_bad.any():
         notes.append(f"{int(lr_bad.sum())} LR-HSI no-data pixels filled with band means")
-    inputs = FusionInputs(lr, hr, r, wl, band_names, srf=deg.srf, psf=deg.psf, phase=deg.phase,
-                          psf_centre=deg.centre)
+    inputs = FusionInputs(lr, hr, r, wl, band_names, degradation=deg)
     with torch.no_grad():
         result = method_obj.fuse(inputs)
     fused = np.asarray(result.hr_hsi, dtype=np.float32)
