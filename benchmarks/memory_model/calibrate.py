@@ -48,8 +48,7 @@ if dry == "1":
     sys.exit(0)
 lr, hr = read_cube(lr_p), read_cube(hr_p)
 deg = get_protocol("mossfuse-x32").degradation(lr.wavelengths_nm)
-inputs = FusionInputs(lr_hsi=lr.cube, hr_msi=hr.cube, ratio=32, srf=deg.srf.matrix,
-                      psf=deg.kernel, phase=deg.phase, psf_centre=deg.centre)
+inputs = FusionInputs(lr_hsi=lr.cube, hr_msi=hr.cube, ratio=32, degradation=deg)
 t0 = time.perf_counter()
 res = method.fuse(inputs)
 print(f"FUSE_SECONDS {time.perf_counter() - t0:.3f}")

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +45,8 @@ def simulate(data: Path) -> tuple[FusionInputs, np.ndarray]:
     ref = scene.cube[:, :100, :100].astype(np.float32)
     lr = np.asarray(deg.spatial()(ref.astype(np.float64)), dtype=np.float32)
     hr = np.einsum("jb,bhw->jhw", srf.astype(np.float64), ref).astype(np.float32)
-    inputs = FusionInputs(lr, hr, 4, wl, tuple(srf_all.band_names[i] for i in keep), srf,
-                          deg.kernel, deg.phase, deg.centre)
+    inputs = FusionInputs(lr, hr, 4, wl, tuple(srf_all.band_names[i] for i in keep),
+                          replace(deg, srf=srf))
     return inputs, ref
 
 

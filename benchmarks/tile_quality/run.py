@@ -47,8 +47,7 @@ def _inputs(lr: np.ndarray, hr: np.ndarray, deg, wl):
     from mossfuse.data.scene import FusionInputs
 
     return FusionInputs(lr_hsi=lr, hr_msi=hr, ratio=RATIO, hsi_wavelengths_nm=wl,
-                        msi_band_names=tuple(deg.srf.band_names), srf=deg.srf.matrix,
-                        psf=deg.kernel, phase=deg.phase, psf_centre=deg.centre)
+                        msi_band_names=deg.band_names, degradation=deg)
 
 
 def _paper_psnr_sam(pred: np.ndarray, ref: np.ndarray, rows: int = 512) -> dict:

@@ -127,6 +127,7 @@ def fuse(
             would), integer or out-of-range data, NaN/Inf, an SRF of the wrong shape.
     """
     from mossfuse.data.scene import FusionInputs
+    from mossfuse.physics.degradation import Degradation
     from mossfuse.pipeline.fuse import load_fusion_method
 
     lr_raw, hr_raw = _as_numpy(lr_hsi, "lr_hsi"), _as_numpy(hr_msi, "hr_msi")
@@ -151,10 +152,10 @@ def fuse(
         else:
             srf_matrix = _as_numpy(srf, "srf").astype(np.float32)
     kernel = None if psf is None else _as_numpy(psf, "psf").astype(np.float32)
+    r = ratio if ratio is not None else hr.shape[1] // lr.shape[1]
     inputs = FusionInputs(
         lr_hsi=np.ascontiguousarray(lr, dtype=lr.dtype), hr_msi=np.ascontiguousarray(hr),
-        ratio=ratio if ratio is not None else hr.shape[1] // lr.shape[1],
-        hsi_wavelengths_nm=wl, srf=srf_matrix, psf=kernel,
+        ratio=r, hsi_wavelengths_nm=wl, degradation=Degradation(kernel, srf_matrix, r),
     )
     result = load_fusion_method(method, config, weights).fuse(inputs)
     result.hr_hsi = np.ascontiguousarray(np.moveaxis(result.hr_hsi, 0, channel_axis))

@@ -74,7 +74,7 @@ def test_plain_blind_fuse_writes_the_estimate_beside_the_output(capsys, pair, tm
     np.testing.assert_allclose(table[:, 0], WL, atol=1e-3)
     srf = table[:, 1:].T
     assert srf.shape == (3, 31) and (srf >= 0).all()
-    true = get_protocol("wald-x8").degradation(WL).srf.matrix
+    true = get_protocol("wald-x8").degradation(WL).srf
     assert np.abs(srf - true).max() < 0.05  # the estimate that was used, not noise
     psf = np.loadtxt(tmp_path / "o.psf.csv", delimiter=",")
     assert psf.shape == (7, 7)  # x8: 7 taps

@@ -16,6 +16,7 @@ from scipy.ndimage import gaussian_filter
 
 from mossfuse.data.scene import FusionInputs
 from mossfuse.physics import gaussian_kernel, spatial_degrade, spectral_degrade
+from mossfuse.physics.degradation import Degradation
 
 
 @dataclass
@@ -75,7 +76,8 @@ def make_case(bands: int = 16, size: int = 64, ratio: int = 8, sigma: float | No
     hr = spectral_degrade(cube.astype(np.float64), srf)
     inputs = FusionInputs(
         lr.astype(np.float32), hr.astype(np.float32), ratio,
-        np.linspace(400, 700, bands), ("b0", "b1", "b2"), srf, psf, phase, centre,
+        np.linspace(400, 700, bands), ("b0", "b1", "b2"),
+        Degradation(psf, srf, ratio, phase, centre),
     )
     return SyntheticCase(inputs, cube, srf, psf, sigma, phase, centre)
 

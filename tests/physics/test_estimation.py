@@ -8,8 +8,8 @@ import pytest
 from methods.methods_testing import make_case
 from mossfuse.data.scene import FusionInputs
 from mossfuse.physics import gaussian_kernel, spatial_degrade
+from mossfuse.physics.degradation import Degradation
 from mossfuse.physics.estimation import (
-    EstimatedDegradation,
     default_geometry,
     degradation_error,
     estimate_degradation,
@@ -67,7 +67,8 @@ def test_anisotropic_fit_recovers_an_elongated_psf():
     case = make_case(texture=0.1, ratio=8)
     psf = gaussian_kernel(7, lambdas=(3.0, 1.0), theta=0.5)
     lr = spatial_degrade(case.reference.astype(np.float64), psf, 8, 3, centre=3)
-    inputs = FusionInputs(lr.astype(np.float32), case.inputs.hr_msi, 8, phase=3)
+    inputs = FusionInputs(lr.astype(np.float32), case.inputs.hr_msi, 8,
+                          degradation=Degradation(None, None, 8, phase=3))
     est = estimate_degradation(inputs, anisotropic=True)
     assert "lambdas" in est.info
     err = degradation_error(est, case.srf, psf, true_centre=3)
@@ -89,7 +90,7 @@ def test_fixed_psf_or_srf_is_kept():
 def test_resolve_degradation_passes_known_values_through():
     case = make_case(texture=0.1)
     deg = resolve_degradation(case.inputs)
-    assert isinstance(deg, EstimatedDegradation)
+    assert isinstance(deg, Degradation)
     assert deg.info["estimated"] == {"srf": False, "psf": False}
     np.testing.assert_array_equal(deg.srf, case.srf)
     np.testing.assert_array_equal(deg.psf, case.psf)
@@ -100,8 +101,7 @@ def test_resolve_degradation_passes_known_values_through():
 
 def test_degradation_error_of_the_truth_is_zero():
     case = make_case(texture=0.1)
-    deg = resolve_degradation(case.inputs)
-    truth = EstimatedDegradation(case.srf, case.psf, deg.sigma, case.phase, case.centre, 8)
+    truth = Degradation(case.psf, case.srf, 8, case.phase, case.centre)
     err = degradation_error(truth, case.srf, case.psf)
     assert err["srf_max_abs"] == 0 and err["psf_l1"] < 1e-6 and err["sigma_abs_error"] < 1e-6
 

@@ -140,12 +140,14 @@ def learned_estimate(weights: str, case: Any) -> tuple[dict[str, float], np.ndar
     """MossFuse's learned degradation (its degradation module, as trained) against the truth
     of ``case``: ``(errors, srf, psf)``. The estimate does not depend on the scene."""
     from mossfuse.methods import load_method
-    from mossfuse.physics.estimation import EstimatedDegradation, degradation_error
+    from mossfuse.physics.degradation import Degradation
+    from mossfuse.physics.estimation import degradation_error
 
     method = load_method("mossfuse", None, weights)
     ex = method.degradation.export()  # type: ignore[attr-defined]
-    est = EstimatedDegradation(np.asarray(ex["srf"]), np.asarray(ex["kernel"]), ex["sigma"],
-                               int(ex["phase"]), int(ex["centre"]), int(ex["ratio"]))
+    est = Degradation(np.asarray(ex["kernel"]), np.asarray(ex["srf"]), int(ex["ratio"]),
+                      int(ex["phase"]), int(ex["centre"]), source="mossfuse (learned)",
+                      psf_sigma=ex["sigma"])
     if est.srf.shape != np.shape(case.inputs.srf):
         raise MossfuseInputError(f"MossFuse SRF {est.srf.shape} vs protocol SRF "
                                  f"{np.shape(case.inputs.srf)}", weights)
@@ -230,7 +232,7 @@ def run_robustness(cfg: RobustnessConfig, out: str | Path, progress: bool = True
         from mossfuse.physics.srf_library import CAVE_WAVELENGTHS_NM
 
         deg = proto.degradation(CAVE_WAVELENGTHS_NM)
-        truths[proto.name] = {"srf": deg.srf.matrix, "psf": deg.kernel, "phase": deg.phase,
+        truths[proto.name] = {"srf": deg.srf, "psf": deg.psf, "phase": deg.phase,
                               "centre": deg.centre}
         if cfg.estimate:
             _, _, ds = _select_scenes(bcfg)

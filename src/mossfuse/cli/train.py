@@ -204,10 +204,10 @@ def train_command(
 
         true = get_protocol(protocol or "mossfuse-x32").degradation(
             inputs[0].hsi_wavelengths_nm)
-        known = DegradationModule.from_known(true.kernel, true.srf.matrix, true.ratio,
+        known = DegradationModule.from_known(true.psf, true.srf, true.ratio,
                                              true.phase, true.centre)
         model_cfg = model_cfg.model_copy(update={"degradation_model": "free",
-                                                 "psf_size": true.kernel.shape[0]})
+                                                 "psf_size": true.psf.shape[0]})
     say(f"training MossFuse ({train_cfg.mode}) on {len(inputs)} pair(s) {names}; "
         f"{info.world_size} process(es) -> {out}"
         + ("; degradation: the protocol's true PSF/SRF, fixed" if known is not None else ""))
@@ -307,6 +307,7 @@ def _single_scene(lr_path, hr_path, hsi_key, msi_key, reference, protocol):
     from mossfuse.data.scene import FusionInputs
     from mossfuse.methods.mossfuse.train import ReferenceEvaluator
     from mossfuse.physics import get_protocol
+    from mossfuse.physics.degradation import Degradation
 
     if lr_path is None or hr_path is None:
         raise MossfuseInputError("single-scene mode needs both --lr-hsi and --hr-msi")
@@ -325,7 +326,8 @@ def _single_scene(lr_path, hr_path, hsi_key, msi_key, reference, protocol):
                 f"protocol '{proto.name}' has ratio {proto.ratio}; the inputs have {H // h}"
             )
         phase = proto.phase
-    inputs = FusionInputs(lr.cube, hr.cube, H // h, lr.wavelengths_nm, phase=phase)
+    inputs = FusionInputs(lr.cube, hr.cube, H // h, lr.wavelengths_nm,
+                          degradation=Degradation(None, None, H // h, phase))
     evaluator = None
     if reference is not None:
         ref = read_cube(reference)

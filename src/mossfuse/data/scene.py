@@ -8,13 +8,16 @@ a method cannot see the ground truth: the evaluator holds it separately
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mossfuse.errors import MossfuseInputError, check_cube
+
+if TYPE_CHECKING:  # physics is a layer above data: the type is only named here
+    from mossfuse.physics.degradation import Degradation
 
 
 @dataclass
@@ -110,10 +113,11 @@ class FusionInputs:
         ratio: r.
         hsi_wavelengths_nm: ``(B,)`` or None.
         msi_band_names: names of the ``b`` MSI bands.
-        srf: known ``(b, B)`` SRF, or None (blind).
-        psf: known ``(k, k)`` kernel, or None (blind).
-        phase: HR index of the first LR sample (the sampling phase), per the protocol.
-        psf_centre: centre tap of ``psf``.
+        degradation: what is known of the degradation, a
+            :class:`~mossfuse.physics.degradation.Degradation` (its ``srf`` ``(b, B)``,
+            ``psf`` ``(k, k)``, ``phase`` and ``centre``; None parts: unknown), or None when
+            nothing is known (blind, phase unknown). ``srf``, ``psf``, ``phase`` and
+            ``psf_centre`` read it.
     """
 
     lr_hsi: np.ndarray
@@ -121,10 +125,7 @@ class FusionInputs:
     ratio: int
     hsi_wavelengths_nm: np.ndarray | None = None
     msi_band_names: tuple[str, ...] = ()
-    srf: np.ndarray | None = None
-    psf: np.ndarray | None = None
-    phase: int | None = None
-    psf_centre: int | None = None
+    degradation: Degradation | None = None
 
     def __post_init__(self):
         lr = check_cube(self.lr_hsi, "LR-HSI")
@@ -132,24 +133,54 @@ class FusionInputs:
         object.__setattr__(self, "lr_hsi", lr)
         object.__setattr__(self, "hr_msi", hr)
         object.__setattr__(self, "ratio", check_pair_sizes(lr.shape[1:], hr.shape[1:], self.ratio))
-        if self.srf is not None:
-            srf = np.asarray(self.srf, dtype=np.float32)
-            if srf.shape != (hr.shape[0], lr.shape[0]):
-                raise MossfuseInputError(
-                    f"SRF shape {srf.shape} does not match {hr.shape[0]} MSI bands x "
-                    f"{lr.shape[0]} HSI bands"
-                )
-            object.__setattr__(self, "srf", srf)
-        if self.psf is not None:
-            object.__setattr__(self, "psf", np.asarray(self.psf, dtype=np.float32))
+        deg = self.degradation
+        if deg is None:
+            return
+        if deg.ratio != self.ratio:
+            raise MossfuseInputError(
+                f"the degradation ({deg.source}) has ratio {deg.ratio}; the inputs have ratio "
+                f"{self.ratio}"
+            )
+        if deg.srf is not None and deg.srf.shape != (hr.shape[0], lr.shape[0]):
+            raise MossfuseInputError(
+                f"SRF shape {deg.srf.shape} does not match {hr.shape[0]} MSI bands x "
+                f"{lr.shape[0]} HSI bands"
+            )
+
+    @property
+    def srf(self) -> np.ndarray | None:
+        """Known ``(b, B)`` SRF, or None (blind)."""
+        return None if self.degradation is None else self.degradation.srf
+
+    @property
+    def psf(self) -> np.ndarray | None:
+        """Known ``(k, k)`` kernel, or None (blind)."""
+        return None if self.degradation is None else self.degradation.psf
+
+    @property
+    def phase(self) -> int | None:
+        """HR index of the first LR sample (the sampling phase), or None (unknown)."""
+        return None if self.degradation is None else self.degradation.phase
+
+    @property
+    def psf_centre(self) -> int | None:
+        """Centre tap of ``psf``, or None (its default centre)."""
+        return None if self.degradation is None else self.degradation.centre
 
     @property
     def known_degradation(self) -> bool:
         return self.srf is not None and self.psf is not None
 
     def blind(self) -> FusionInputs:
-        """The same inputs with the degradation hidden (PSF and SRF set to None)."""
+        """The same inputs with the degradation hidden (PSF and SRF set to None; the sampling
+        phase is kept)."""
+        deg = self.degradation
+        if deg is not None and deg.phase is not None:
+            deg = replace(deg, psf=None, srf=None, centre=None, srf_name=None, info={},
+                          psf_sigma=None)
+        else:
+            deg = None
         return FusionInputs(
             self.lr_hsi, self.hr_msi, self.ratio, self.hsi_wavelengths_nm, self.msi_band_names,
-            None, None, self.phase, None,
+            deg,
         )

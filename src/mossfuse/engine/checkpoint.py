@@ -27,6 +27,7 @@ import numpy as np
 from mossfuse._atomic import atomic_path
 from mossfuse.engine.streaming import CubeReader, StreamedInputs
 from mossfuse.errors import MossfuseInputError
+from mossfuse.physics.degradation import Degradation
 
 __all__ = ["TileCheckpoint", "reader_fingerprint", "run_fingerprint"]
 
@@ -58,10 +59,10 @@ def reader_fingerprint(reader: CubeReader) -> dict[str, Any]:
 
 
 def run_fingerprint(source: StreamedInputs, method: Any, plan: Any,
-                    overrides: dict[str, Any]) -> dict[str, Any]:
-    """Everything the fused tiles depend on, as a JSON-able dict (see module docstring)."""
-    fields = {k: getattr(source, k) for k in ("srf", "psf", "phase", "psf_centre")}
-    fields.update(overrides)
+                    degradation: Degradation | None = None) -> dict[str, Any]:
+    """Everything the fused tiles depend on, as a JSON-able dict (see module docstring);
+    ``degradation`` is the one the tiles receive (None: the scene's own)."""
+    deg = source.degradation if degradation is None else degradation
     return {
         "inputs": {"lr": reader_fingerprint(source.lr), "hr": reader_fingerprint(source.hr),
                    "ratio": source.ratio},
@@ -70,8 +71,8 @@ def run_fingerprint(source: StreamedInputs, method: Any, plan: Any,
                    "config": method.config.model_dump(mode="json")},
         "tiling": plan.describe(),
         "degradation": {
-            "srf": _hash_array(fields["srf"]), "psf": _hash_array(fields["psf"]),
-            "phase": fields["phase"], "psf_centre": fields["psf_centre"],
+            "srf": _hash_array(deg.srf), "psf": _hash_array(deg.psf),
+            "phase": deg.phase, "psf_centre": deg.centre,
         },
     }
 

@@ -62,11 +62,12 @@ from mossfuse.engine.streaming import StreamedInputs
 from mossfuse.engine.tiling import Tile, fuse_tile
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods.base import FusionMethod
+from mossfuse.physics.degradation import Degradation
 
 __all__ = ["DaskExecutor", "dask_executor", "local_cores"]
 
-#: Per worker process: run token -> (method, source, overrides), the last few runs only.
-_SHARED: OrderedDict[str, tuple[FusionMethod, StreamedInputs | None, dict[str, Any]]] = (
+#: Per worker process: run token -> (method, source, degradation), the last few runs only.
+_SHARED: OrderedDict[str, tuple[FusionMethod, StreamedInputs | None, Degradation | None]] = (
     OrderedDict())
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -79,7 +80,8 @@ def local_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _shared(token: str, payload: bytes) -> tuple[FusionMethod, StreamedInputs | None, dict]:
+def _shared(token: str, payload: bytes
+            ) -> tuple[FusionMethod, StreamedInputs | None, Degradation | None]:
     got = _SHARED.get(token)
     if got is None:
         got = pickle.loads(payload)
@@ -93,7 +95,7 @@ def _run_tile(token: str, payload: bytes, tile: Tile, inputs: Any = None,
               threads: int | None = None) -> np.ndarray:
     """Task body on a worker (module-level so it pickles by reference).
 
-    ``payload`` pickles ``(method, source or None, overrides)``; ``inputs`` is the tile's
+    ``payload`` pickles ``(method, source or None, degradation)``; ``inputs`` is the tile's
     ``FusionInputs`` when the client read them (in-memory scene), else the worker reads its
     windows from ``source``'s files. ``threads``: intra-op threads for this task.
     """
@@ -102,11 +104,11 @@ def _run_tile(token: str, payload: bytes, tile: Tile, inputs: Any = None,
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-    method, source, overrides = _shared(token, payload)
+    method, source, degradation = _shared(token, payload)
     if inputs is not None:
         return method.fuse(inputs).hr_hsi
     assert source is not None
-    return fuse_tile(method, source, tile, overrides)
+    return fuse_tile(method, source, tile, degradation)
 
 
 class DaskExecutor:
@@ -133,7 +135,7 @@ class DaskExecutor:
         return max(2, 2 * threads)
 
     def map_tiles(self, method: FusionMethod, source: StreamedInputs, tiles: Sequence[Tile],
-                  overrides: dict[str, Any]) -> Iterator[tuple[Tile, np.ndarray]]:
+                  degradation: Degradation | None) -> Iterator[tuple[Tile, np.ndarray]]:
         """Submit the tiles and yield ``(tile, block)`` as they complete (any order).
 
         Raises the tile's exception once its retries are spent; pending tiles are cancelled.
@@ -145,7 +147,7 @@ class DaskExecutor:
         client = self.client
         run = uuid.uuid4().hex[:8]
         file_backed = source.lr.file_backed and source.hr.file_backed
-        payload = pickle.dumps((method, source if file_backed else None, overrides),
+        payload = pickle.dumps((method, source if file_backed else None, degradation),
                                protocol=pickle.HIGHEST_PROTOCOL)
         token = f"{run}-{len(payload)}"
         live: dict[str, tuple[Tile, Any]] = {}
@@ -153,7 +155,7 @@ class DaskExecutor:
 
         def submit(tile: Tile) -> Any:
             inputs = None if file_backed else source.window(tile.lr_rows, tile.lr_cols,
-                                                            **overrides)
+                                                            degradation=degradation)
             fut = client.submit(_run_tile, token, payload, tile, inputs, self.threads,
                                 retries=self.retries, pure=False,
                                 key=f"mossfuse-tile-{run}-{tile.index}")

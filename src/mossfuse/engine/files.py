@@ -26,7 +26,7 @@ from mossfuse.engine.streaming import StreamedInputs, hr_output_meta, open_write
 from mossfuse.engine.tiling import DegradationMode, TiledFusion, TiledReport
 from mossfuse.errors import MossfuseError, MossfuseInputError
 from mossfuse.methods.base import FusionMethod
-from mossfuse.physics.degradation import DegradationEstimate
+from mossfuse.physics.degradation import Degradation
 
 __all__ = ["fuse_files", "settle_degradation", "work_folder"]
 
@@ -68,7 +68,7 @@ def fuse_files(
     scheduler: str | None = None,
     retries: int = 2,
     resume: bool = False,
-    degradation: DegradationMode | Any = "auto",
+    degradation: DegradationMode | Degradation = "auto",
     progress: bool = False,
     save_degradation: bool = False,
 ) -> TiledReport:
@@ -147,13 +147,13 @@ def fuse_files(
 def settle_degradation(
     method: FusionMethod,
     source: StreamedInputs,
-    degradation: DegradationMode | Any = "auto",
+    degradation: DegradationMode | Degradation = "auto",
     *,
     tile: int | None = None,
     overlap: int | None = None,
     margin: int | None = None,
     crop_lr: int = 64,
-) -> tuple[Any, DegradationEstimate | None, dict[str, Any] | None]:
+) -> tuple[DegradationMode | Degradation, Degradation | None, dict[str, Any] | None]:
     """The degradation of a tiled run, settled before it starts, and what was estimated.
 
     - Known SRF and PSF, ``degradation="none"`` or a given degradation object: nothing is
@@ -184,18 +184,13 @@ def settle_degradation(
         first = plan_tiles(source.hr_shape, source.ratio, tile, overlap, margin=margin,
                            method=method.name)[0]
         result = method.fuse(source.window(first.lr_rows, first.lr_cols))
-        est = DegradationEstimate.from_result(
+        est = Degradation.from_result(
             result, ratio=source.ratio, srf_given=source.srf is not None,
             psf_given=source.psf is not None, wavelengths_nm=source.hsi_wavelengths_nm,
             band_names=names, method=method.name)
         return degradation, est, None
     deg, info = estimate_scene_degradation(method, source, crop_lr=crop_lr)
-    flags = info["estimated"]
-    est = DegradationEstimate(
-        deg.srf if flags.get("srf") else None, deg.psf if flags.get("psf") else None,
-        source.ratio, source.hsi_wavelengths_nm, names,
-        info={k: deg.info[k] for k in ("residual", "offset") if k in deg.info})
-    return deg, est, info
+    return deg, deg.estimated(), info
 
 
 def _output_meta(source: StreamedInputs) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The estimated degradation's files beside a fused output, written atomically with it.
 
-:func:`staged_degradation_files` writes a :class:`~mossfuse.physics.degradation.
-DegradationEstimate` as ``<stem>.srf.csv/.png`` and ``<stem>.psf.csv/.png`` (formats: the
-Convention of :mod:`mossfuse.physics.degradation`); the PNGs are drawn by
+:func:`staged_degradation_files` writes a :class:`~mossfuse.physics.degradation.Degradation`
+as ``<stem>.srf.csv/.png`` and ``<stem>.psf.csv/.png`` (the CSVs are those of
+:meth:`~mossfuse.physics.degradation.Degradation.save`, formats: the Convention of
+:mod:`mossfuse.physics.degradation`); the PNGs are drawn by
 :func:`mossfuse.viz.degradation.save_srf_psf_figure` (here, not in ``physics``, which draws
 nothing).
 """
@@ -14,12 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from mossfuse._atomic import atomic_path
-from mossfuse.physics.degradation import (
-    DegradationEstimate,
-    _psf_text,
-    _srf_text,
-    degradation_paths,
-)
+from mossfuse.physics.degradation import Degradation, degradation_paths
 
 __all__ = ["describe", "staged_degradation_files"]
 
@@ -27,7 +23,7 @@ __all__ = ["describe", "staged_degradation_files"]
 @contextlib.contextmanager
 def staged_degradation_files(
     out: str | Path,
-    estimate: DegradationEstimate | None,
+    estimate: Degradation | None,
     *,
     dpi: int = 80,
     srf_title: str = "estimated SRF",
@@ -48,11 +44,11 @@ def staged_degradation_files(
     from mossfuse.viz.degradation import save_srf_psf_figure
 
     paths = degradation_paths(out)
+    texts = estimate.csv_texts()
     with contextlib.ExitStack() as stack:
         if estimate.srf is not None:
             tmp = stack.enter_context(atomic_path(paths["srf_csv"]))
-            tmp.write_text(_srf_text(estimate.srf, estimate.wavelengths_nm, estimate.band_names),
-                           encoding="utf-8")
+            tmp.write_text(texts["srf_csv"], encoding="utf-8")
             tmp = stack.enter_context(atomic_path(paths["srf_png"]))
             save_srf_psf_figure(tmp, None, estimate.srf, None, None, estimate.wavelengths_nm,
                                 estimate.band_names
@@ -61,7 +57,7 @@ def staged_degradation_files(
             files.update(srf_csv=str(paths["srf_csv"]), srf_png=str(paths["srf_png"]))
         if estimate.psf is not None:
             tmp = stack.enter_context(atomic_path(paths["psf_csv"]))
-            tmp.write_text(_psf_text(estimate.psf), encoding="utf-8")
+            tmp.write_text(texts["psf_csv"], encoding="utf-8")
             tmp = stack.enter_context(atomic_path(paths["psf_png"]))
             title = psf_title or f"estimated PSF (sigma {estimate.sigma:.2f} px)"
             save_srf_psf_figure(tmp, None, None, None, estimate.psf, None, title=title, dpi=dpi)

@@ -72,6 +72,7 @@ from mossfuse.data.io import geotiff, npy
 from mossfuse.data.io.normalize import check_streamable_dtype, normalize_cube
 from mossfuse.data.scene import FusionInputs, check_pair_sizes
 from mossfuse.errors import MossfuseInputError
+from mossfuse.physics.degradation import Degradation
 
 __all__ = [
     "ArrayReader",
@@ -311,9 +312,10 @@ class StreamedInputs:
     Attributes:
         lr: reader of the LR-HSI ``(B, h, w)``.
         hr: reader of the HR-MSI ``(b, H, W)``, ``H = r h``, ``W = r w``.
-        ratio, hsi_wavelengths_nm, msi_band_names, srf, psf, phase, psf_centre: as in
-            ``FusionInputs`` (``srf`` ``(b, B)``, ``psf`` ``(k, k)``, ``phase`` the HR index of
-            LR sample 0).
+        ratio, hsi_wavelengths_nm, msi_band_names: as in ``FusionInputs``.
+        degradation: what is known of the degradation, as in ``FusionInputs`` (None given:
+            an empty :class:`~mossfuse.physics.degradation.Degradation`, nothing known);
+            ``srf``, ``psf``, ``phase`` and ``psf_centre`` read it.
     """
 
     lr: CubeReader
@@ -321,27 +323,43 @@ class StreamedInputs:
     ratio: int
     hsi_wavelengths_nm: np.ndarray | None = None
     msi_band_names: tuple[str, ...] = ()
-    srf: np.ndarray | None = None
-    psf: np.ndarray | None = None
-    phase: int | None = None
-    psf_centre: int | None = None
+    degradation: Degradation = None  # type: ignore[assignment]  # None: nothing known
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ratio = check_pair_sizes(self.lr.shape[1:], self.hr.shape[1:], self.ratio,
                                       self.lr.path, self.hr.path)
-        if self.srf is not None:
-            srf = np.asarray(self.srf, dtype=np.float32)
-            if srf.shape != (self.hr.shape[0], self.lr.shape[0]):
-                raise MossfuseInputError(
-                    f"SRF shape {srf.shape} does not match {self.hr.shape[0]} MSI bands x "
-                    f"{self.lr.shape[0]} HSI bands"
-                )
-            self.srf = srf
-        if self.psf is not None:
-            self.psf = np.asarray(self.psf, dtype=np.float32)
+        if self.degradation is None:
+            self.degradation = Degradation(None, None, self.ratio)
+        deg = self.degradation
+        if deg.ratio != self.ratio:
+            raise MossfuseInputError(
+                f"the degradation ({deg.source}) has ratio {deg.ratio}; the inputs have ratio "
+                f"{self.ratio}"
+            )
+        if deg.srf is not None and deg.srf.shape != (self.hr.shape[0], self.lr.shape[0]):
+            raise MossfuseInputError(
+                f"SRF shape {deg.srf.shape} does not match {self.hr.shape[0]} MSI bands x "
+                f"{self.lr.shape[0]} HSI bands"
+            )
         if self.hsi_wavelengths_nm is None:
             self.hsi_wavelengths_nm = self.lr.wavelengths_nm
+
+    @property
+    def srf(self) -> np.ndarray | None:
+        return self.degradation.srf
+
+    @property
+    def psf(self) -> np.ndarray | None:
+        return self.degradation.psf
+
+    @property
+    def phase(self) -> int | None:
+        return self.degradation.phase
+
+    @property
+    def psf_centre(self) -> int | None:
+        return self.degradation.centre
 
     @property
     def hr_shape(self) -> tuple[int, int]:
@@ -357,8 +375,8 @@ class StreamedInputs:
         """Wrap in-memory :class:`FusionInputs` (the cubes as :class:`ArrayReader`)."""
         return cls(
             ArrayReader(inputs.lr_hsi, inputs.hsi_wavelengths_nm), ArrayReader(inputs.hr_msi),
-            inputs.ratio, inputs.hsi_wavelengths_nm, tuple(inputs.msi_band_names), inputs.srf,
-            inputs.psf, inputs.phase, inputs.psf_centre,
+            inputs.ratio, inputs.hsi_wavelengths_nm, tuple(inputs.msi_band_names),
+            inputs.degradation,
         )
 
     @classmethod
@@ -368,33 +386,31 @@ class StreamedInputs:
         """Open an LR-HSI and an HR-MSI file; ``ratio`` defaults to ``H / h``.
 
         The LR-HSI is read whole (it is ``r^2`` times smaller); the HR-MSI is streamed when its
-        format allows (:func:`open_reader`). ``fields`` are the other ``FusionInputs`` fields.
+        format allows (:func:`open_reader`). ``fields`` are the other fields
+        (``hsi_wavelengths_nm``, ``msi_band_names``, ``degradation``, ``meta``).
         """
         lr = open_reader(lr_path, lr_key, stream=False)
         hr = open_reader(hr_path, hr_key)
         ratio = check_pair_sizes(lr.shape[1:], hr.shape[1:], ratio, lr_path, hr_path)
         return cls(lr, hr, ratio, **fields)
 
-    def window(self, lr_rows: Window, lr_cols: Window, **overrides: Any) -> FusionInputs:
+    def window(self, lr_rows: Window, lr_cols: Window,
+               degradation: Degradation | None = None) -> FusionInputs:
         """The sub-problem on LR samples ``[lr_rows) x [lr_cols)`` and HR pixels
-        ``[r lr_rows) x [r lr_cols)`` as ``FusionInputs`` (``overrides`` replace fields, e.g.
-        the degradation estimated once for the scene).
+        ``[r lr_rows) x [r lr_cols)`` as ``FusionInputs`` carrying ``degradation`` (default
+        the scene's; e.g. the one estimated once for the scene).
 
         Convention: LR sample ``a`` sits on HR pixel ``phase + r a``; the window starts at HR
         pixel ``r a0``, so inside it the sample ``a0`` sits on local pixel ``phase``: the
         sampling phase (and the PSF centre) of the window equal the scene's.
         """
         r = self.ratio
-        fields: dict[str, Any] = {
-            "hsi_wavelengths_nm": self.hsi_wavelengths_nm,
-            "msi_band_names": tuple(self.msi_band_names), "srf": self.srf, "psf": self.psf,
-            "phase": self.phase, "psf_centre": self.psf_centre,
-        }
-        fields.update(overrides)
         return FusionInputs(
             lr_hsi=self.lr.read(lr_rows, lr_cols),
             hr_msi=self.hr.read((r * lr_rows[0], r * lr_rows[1]), (r * lr_cols[0], r * lr_cols[1])),
-            ratio=r, **fields,
+            ratio=r, hsi_wavelengths_nm=self.hsi_wavelengths_nm,
+            msi_band_names=tuple(self.msi_band_names),
+            degradation=self.degradation if degradation is None else degradation,
         )
 
 

@@ -11,7 +11,8 @@ still waiting for their second tile, never the scene.
 
 The degradation (PSF, SRF, phase) is settled **once per scene** before any tile runs: known
 values are passed on; for a blind method it is estimated on a central crop
-(:func:`resolve_tile_degradation`) and the estimate goes into every tile's ``FusionInputs``, so
+(:func:`resolve_tile_degradation`) and that one
+:class:`~mossfuse.physics.degradation.Degradation` goes into every tile's ``FusionInputs``, so
 no tile re-estimates it (and all tiles use the same one).
 
 Convention
@@ -69,7 +70,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
+from typing import Any, Literal, Protocol, overload
 
 import numpy as np
 
@@ -77,9 +78,7 @@ from mossfuse.data.scene import FusionInputs
 from mossfuse.engine.streaming import ArrayWriter, CubeWriter, StreamedInputs, Window
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods.base import FusionMethod
-
-if TYPE_CHECKING:
-    from mossfuse.physics.estimation import EstimatedDegradation
+from mossfuse.physics.degradation import Degradation
 
 __all__ = [
     "SerialExecutor",
@@ -440,11 +439,11 @@ def _central_window(n: int, size: int) -> Window:
 def resolve_tile_degradation(
     method: FusionMethod,
     source: StreamedInputs,
-    degradation: DegradationMode | Any = "auto",
+    degradation: DegradationMode | Degradation = "auto",
     *,
     crop_lr: int = 64,
     estimation_kwargs: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[Degradation | None, dict[str, Any]]:
     """The degradation every tile receives, settled once for the scene.
 
     Args:
@@ -453,8 +452,9 @@ def resolve_tile_degradation(
         degradation: ``"auto"`` (known values as they are; when the PSF or SRF is missing and
             the method uses them, estimate once), ``"estimate"`` (estimate the missing parts
             whatever the method), ``"none"`` (pass the scene's fields as they are: a blind
-            method then estimates per tile), or an object with ``srf``, ``psf``, ``phase`` and
-            ``centre`` (e.g. :class:`mossfuse.physics.estimation.EstimatedDegradation`).
+            method then estimates per tile), or a
+            :class:`~mossfuse.physics.degradation.Degradation` (e.g. an estimate), given to
+            every tile as it is.
         crop_lr: side (LR samples) of the central crop the estimate is made on
             (``64`` at x32: a 2048 x 2048 HR crop).
         estimation_kwargs: keyword arguments of
@@ -462,14 +462,12 @@ def resolve_tile_degradation(
             config's ``estimation`` field when it has one.
 
     Returns:
-        ``(overrides, info)``: ``FusionInputs`` fields (``srf``, ``psf``, ``phase``,
-        ``psf_centre``) for every tile, and a JSON-able description of what was done.
+        ``(degradation, info)``: the degradation every tile's ``FusionInputs`` carries (None:
+        the scene's own, as it is), and a JSON-able description of what was done.
     """
-    if not isinstance(degradation, str):
-        deg = degradation
-        over = {"srf": np.asarray(deg.srf, np.float32), "psf": np.asarray(deg.psf, np.float32),
-                "phase": int(deg.phase), "psf_centre": int(deg.centre)}
-        return over, {"source": "given", "phase": int(deg.phase), "centre": int(deg.centre)}
+    if isinstance(degradation, Degradation):
+        return degradation, {"source": "given", "phase": degradation.phase,
+                             "centre": degradation.centre}
     if degradation not in ("auto", "estimate", "none"):
         raise MossfuseInputError(
             f"degradation must be 'auto', 'estimate', 'none' or an estimated degradation; got "
@@ -477,13 +475,11 @@ def resolve_tile_degradation(
         )
     known = source.srf is not None and source.psf is not None
     if degradation == "none" or known:
-        return {}, {"source": "known" if known else "none"}
+        return None, {"source": "known" if known else "none"}
     if degradation == "auto" and not method_uses_degradation(method):
-        return {}, {"source": "unused", "method": method.name}
-    deg, info = estimate_scene_degradation(method, source, crop_lr=crop_lr,
-                                           estimation_kwargs=estimation_kwargs)
-    over = {"srf": deg.srf, "psf": deg.psf, "phase": int(deg.phase), "psf_centre": int(deg.centre)}
-    return over, info
+        return None, {"source": "unused", "method": method.name}
+    return estimate_scene_degradation(method, source, crop_lr=crop_lr,
+                                      estimation_kwargs=estimation_kwargs)
 
 
 def estimate_scene_degradation(
@@ -492,7 +488,7 @@ def estimate_scene_degradation(
     *,
     crop_lr: int = 64,
     estimation_kwargs: dict[str, Any] | None = None,
-) -> tuple[EstimatedDegradation, dict[str, Any]]:
+) -> tuple[Degradation, dict[str, Any]]:
     """The one estimate of a scene's missing PSF/SRF: the classical estimator
     (:func:`~mossfuse.physics.estimation.resolve_degradation`) on the central ``crop_lr`` x
     ``crop_lr`` LR samples (the whole LR-HSI when smaller).
@@ -527,13 +523,14 @@ def estimate_scene_degradation(
 # Execution
 # --------------------------------------------------------------------------------------------
 def fuse_tile(method: FusionMethod, source: StreamedInputs, tile: Tile,
-              overrides: dict[str, Any]) -> np.ndarray:
-    """Fuse one tile: read its windows, build its ``FusionInputs``, call ``method.fuse``.
+              degradation: Degradation | None = None) -> np.ndarray:
+    """Fuse one tile: read its windows, build its ``FusionInputs`` (carrying ``degradation``,
+    default the scene's), call ``method.fuse``.
 
     The unit of work of every executor (it runs in Dask workers too). Returns ``(B, th, tw)``
     float32.
     """
-    inputs = source.window(tile.lr_rows, tile.lr_cols, **overrides)
+    inputs = source.window(tile.lr_rows, tile.lr_cols, degradation=degradation)
     return method.fuse(inputs).hr_hsi
 
 
@@ -541,16 +538,16 @@ class TileExecutor(Protocol):
     """Runs tiles and yields ``(tile, block)`` as they finish, in any order."""
 
     def map_tiles(self, method: FusionMethod, source: StreamedInputs, tiles: Sequence[Tile],
-                  overrides: dict[str, Any]) -> Iterator[tuple[Tile, np.ndarray]]: ...
+                  degradation: Degradation | None) -> Iterator[tuple[Tile, np.ndarray]]: ...
 
 
 class SerialExecutor:
     """Runs the tiles one after the other in this process (row-major)."""
 
     def map_tiles(self, method: FusionMethod, source: StreamedInputs, tiles: Sequence[Tile],
-                  overrides: dict[str, Any]) -> Iterator[tuple[Tile, np.ndarray]]:
+                  degradation: Degradation | None) -> Iterator[tuple[Tile, np.ndarray]]:
         for tile in tiles:
-            yield tile, fuse_tile(method, source, tile, overrides)
+            yield tile, fuse_tile(method, source, tile, degradation)
 
 
 @dataclass
@@ -596,7 +593,7 @@ class TiledFusion:
     def __init__(self, method: FusionMethod, *, tile: int | None = None,
                  overlap: int | None = None, margin: int | None = None,
                  executor: TileExecutor | None = None,
-                 degradation: DegradationMode | Any = "auto", crop_lr: int = 64,
+                 degradation: DegradationMode | Degradation = "auto", crop_lr: int = 64,
                  estimation_kwargs: dict[str, Any] | None = None, progress: bool = False):
         if not isinstance(method, FusionMethod):
             raise TypeError(f"method must be a FusionMethod; got {type(method).__name__}")
@@ -636,7 +633,7 @@ class TiledFusion:
             raise MossfuseInputError(
                 f"writer shape {out.shape} differs from the fused shape {source.out_shape}"
             )
-        overrides, deg_info = resolve_tile_degradation(
+        tile_deg, deg_info = resolve_tile_degradation(
             self.method, source, self.degradation, crop_lr=self.crop_lr,
             estimation_kwargs=self.estimation_kwargs,
         )
@@ -645,7 +642,7 @@ class TiledFusion:
             from mossfuse.engine.checkpoint import TileCheckpoint, run_fingerprint
 
             store = TileCheckpoint(
-                checkpoint, run_fingerprint(source, self.method, plan, overrides), resume=resume
+                checkpoint, run_fingerprint(source, self.method, plan, tile_deg), resume=resume
             )
         report = TiledReport(None, plan, degradation=deg_info)
         with out:
@@ -660,7 +657,7 @@ class TiledFusion:
                     blender.add(tile, block)
                     report.tiles_resumed += 1
             results: Iterable[tuple[Tile, np.ndarray]] = self.executor.map_tiles(
-                self.method, source, todo, overrides
+                self.method, source, todo, tile_deg
             )
             if self.progress:
                 from tqdm.auto import tqdm
@@ -691,7 +688,7 @@ def fuse_tiled(
     margin: int | None = None,
     writer: CubeWriter | None = None,
     executor: TileExecutor | None = None,
-    degradation: DegradationMode | Any = "auto",
+    degradation: DegradationMode | Degradation = "auto",
     checkpoint: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,

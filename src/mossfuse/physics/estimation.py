@@ -38,58 +38,21 @@ Convention
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
 from mossfuse.physics._optim import minimize_bounded, nnls
+from mossfuse.physics.degradation import Degradation
 from mossfuse.physics.psf import default_centre, gaussian_kernel, kernel_moments
 from mossfuse.physics.spatial import hr_windows, spatial_degrade
 from mossfuse.physics.spectral import spectral_degrade
 
-if TYPE_CHECKING:
-    from mossfuse.physics.spatial import SpatialDegradation
-
 #: largest window matrix (bytes) :class:`_Windows` gathers; above it each trial PSF is applied
 #: by :func:`~mossfuse.physics.spatial.spatial_degrade` instead
 _WINDOW_BYTES = 1 << 28
-
-
-@dataclass
-class EstimatedDegradation:
-    """A degradation (estimated or known) in the form methods consume.
-
-    Attributes:
-        srf: ``(b, B)`` float32 SRF.
-        psf: ``(k, k)`` float32 kernel summing to 1.
-        sigma: equivalent isotropic Gaussian sigma of ``psf`` in px (``sqrt`` of the mean
-            covariance eigenvalue of the kernel as sampled, :func:`mossfuse.physics.psf.
-            kernel_moments`); for a truncated kernel it is below the Gaussian's parameter,
-            which ``info["isotropic_sigma"]`` holds (``wald-x8``: 7 taps, sigma 2 -> 1.64).
-        phase: sampling phase (HR index of the first LR sample) the kernel is applied at.
-        centre: centre tap of ``psf`` used by the spatial operator.
-        ratio: r.
-        info: how it was obtained (``estimated`` flags, residuals, offsets, evaluations).
-    """
-
-    srf: np.ndarray
-    psf: np.ndarray
-    sigma: float
-    phase: int
-    centre: int
-    ratio: int
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def spatial(self) -> SpatialDegradation:
-        """The spatial operator ``S`` (valid geometry) this degradation describes (a torch
-        module; :func:`~mossfuse.physics.spatial.spatial_degrade` with ``psf``, ``ratio``,
-        ``phase`` and ``centre`` is its numpy equivalent)."""
-        from mossfuse.physics.spatial import SpatialDegradation
-
-        return SpatialDegradation(self.psf, self.ratio, self.phase, centre=self.centre)
 
 
 def default_geometry(ratio: int, phase: int | None = None) -> tuple[int, int, int]:
@@ -210,7 +173,7 @@ def estimate_degradation(
     srf_smoothness: float = 1e-3,
     sigma_bounds: tuple[float, float] | None = None,
     max_offset: int | None = None,
-) -> EstimatedDegradation:
+) -> Degradation:
     """Estimate the SRF and a Gaussian PSF from ``inputs`` alone (see module docstring).
 
     Args:
@@ -231,7 +194,11 @@ def estimate_degradation(
             ``inputs.phase`` is known, else 2.
 
     Returns:
-        :class:`EstimatedDegradation` (float32 arrays).
+        :class:`~mossfuse.physics.degradation.Degradation` (float32 arrays; ``source``
+        ``"classical estimator"``; ``sigma`` the equivalent isotropic Gaussian sigma of the
+        kernel as sampled, :func:`mossfuse.physics.psf.kernel_moments`, which for a truncated
+        kernel is below the Gaussian's parameter that ``info["isotropic_sigma"]`` holds;
+        ``info``: ``estimated`` flags, ``residual``, ``offset``, evaluations).
 
     >>> import numpy as np
     >>> from mossfuse.data.scene import Scene
@@ -262,10 +229,8 @@ def estimate_degradation(
             resid = float(np.linalg.norm(spectral_degrade(yh, est_srf) - z)
                           / max(np.linalg.norm(z), 1e-30))
         info.update(residual=resid)
-        return EstimatedDegradation(
-            est_srf.astype(np.float32), k.astype(np.float32),
-            kernel_moments(k, (centre, centre))["sigma"], int(phase), int(centre), r, info,
-        )
+        return _estimate(inputs, est_srf, k, kernel_moments(k, (centre, centre))["sigma"],
+                         phase, centre, info)
 
     phase, centre, size = default_geometry(r, inputs.phase)
     if psf_size is not None:
@@ -335,13 +300,20 @@ def estimate_degradation(
     sig = kernel_moments(kernel, (centre, centre))
     info.update(residual=float(np.sqrt(rel)), evaluations=n_eval[0], isotropic_sigma=sigma,
                 psf_size=size)
-    return EstimatedDegradation(
-        np.asarray(est_srf, dtype=np.float32), kernel.astype(np.float32), float(sig["sigma"]),
-        int(phase), int(centre), r, info,
+    return _estimate(inputs, est_srf, kernel, sig["sigma"], phase, centre, info)
+
+
+def _estimate(inputs: FusionInputs, srf: np.ndarray, psf: np.ndarray, sigma: float, phase: int,
+              centre: int, info: dict[str, Any]) -> Degradation:
+    return Degradation(
+        np.asarray(psf).astype(np.float32), np.asarray(srf, dtype=np.float32), int(inputs.ratio),
+        int(phase), int(centre), wavelengths_nm=inputs.hsi_wavelengths_nm,
+        band_names=inputs.msi_band_names, source="classical estimator", info=info,
+        psf_sigma=float(sigma),
     )
 
 
-def resolve_degradation(inputs: FusionInputs, **estimation_kwargs: Any) -> EstimatedDegradation:
+def resolve_degradation(inputs: FusionInputs, **estimation_kwargs: Any) -> Degradation:
     """The degradation a method should use: the known SRF/PSF of ``inputs`` where given, the
     rest estimated by :func:`estimate_degradation` (``info["estimated"]`` says which).
 
@@ -353,16 +325,16 @@ def resolve_degradation(inputs: FusionInputs, **estimation_kwargs: Any) -> Estim
         k = np.asarray(inputs.psf, dtype=np.float32)
         centre = inputs.psf_centre if inputs.psf_centre is not None else default_centre(len(k))
         phase = inputs.phase if inputs.phase is not None else centre
-        sigma = kernel_moments(k, (centre, centre))
-        return EstimatedDegradation(
-            np.asarray(inputs.srf, dtype=np.float32), k, float(sigma["sigma"]), int(phase),
-            int(centre), int(inputs.ratio), {"estimated": {"srf": False, "psf": False}},
+        return Degradation(
+            k, np.asarray(inputs.srf, dtype=np.float32), int(inputs.ratio), int(phase),
+            int(centre), wavelengths_nm=inputs.hsi_wavelengths_nm,
+            band_names=inputs.msi_band_names, info={"estimated": {"srf": False, "psf": False}},
         )
     return estimate_degradation(inputs, srf=inputs.srf, psf=inputs.psf, **estimation_kwargs)
 
 
 def degradation_error(
-    est: EstimatedDegradation,
+    est: Degradation,
     true_srf: np.ndarray,
     true_psf: np.ndarray,
     *,

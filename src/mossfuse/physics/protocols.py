@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,9 +40,6 @@ from mossfuse.physics.daem import DAEM_KERNEL_PARAMS, daem_kernel_file
 from mossfuse.physics.degradation import Degradation
 from mossfuse.physics.noise import add_noise_snr
 from mossfuse.physics.psf import GaussianPSF, default_centre
-
-if TYPE_CHECKING:  # torch modules, imported when a degradation is applied
-    pass
 
 
 class PSFSpec(BaseModel):
@@ -100,7 +97,8 @@ class Protocol(BaseModel):
     seed: int = 0
 
     def degradation(self, hsi_wavelengths_nm: np.ndarray | None) -> Degradation:
-        """The PSF kernel, geometry and SRF this protocol applies to an HSI grid."""
+        """The PSF kernel, geometry and SRF this protocol applies to an HSI grid
+        (:meth:`Degradation.from_protocol`)."""
         return Degradation.from_protocol(self, hsi_wavelengths_nm)
 
     def simulate(self, reference: Scene) -> SimulatedCase:
@@ -123,9 +121,9 @@ class Protocol(BaseModel):
             reference.wavelengths_nm, reference.name, dict(reference.meta),
         )
         deg = self.degradation(ref.wavelengths_nm if ref.wavelengths_nm is not None else None)
-        if deg.srf.n_hsi != ref.bands:
+        if deg.srf.shape[1] != ref.bands:
             raise MossfuseInputError(
-                f"protocol '{self.name}' SRF expects {deg.srf.n_hsi} HSI bands; scene "
+                f"protocol '{self.name}' SRF expects {deg.srf.shape[1]} HSI bands; scene "
                 f"'{ref.name}' has {ref.bands}",
                 ref.meta.get("source"),
             )
@@ -142,11 +140,8 @@ class Protocol(BaseModel):
             hr_msi=np.ascontiguousarray(hr, dtype=np.float32),
             ratio=self.ratio,
             hsi_wavelengths_nm=ref.wavelengths_nm,
-            msi_band_names=tuple(deg.srf.band_names),
-            srf=deg.srf.matrix,
-            psf=deg.kernel,
-            phase=self.phase,
-            psf_centre=deg.centre,
+            msi_band_names=deg.band_names,
+            degradation=deg,
         )
         return SimulatedCase(inputs=inputs, reference=ref, protocol=self, crop=(Hc, Wc))
 

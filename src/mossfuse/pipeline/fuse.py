@@ -32,7 +32,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ import numpy as np
 
 from mossfuse._progress import NO_PROGRESS, Progress
 from mossfuse.errors import MossfuseInputError
+from mossfuse.physics.degradation import Degradation
 
 __all__ = ["FuseOutcome", "Tiling", "fuse_files", "load_fusion_method"]
 
@@ -177,14 +178,14 @@ def _weights_of(method: Any) -> str | None:
 
 
 def _known_degradation(degradation: Any, pair: Any, srf: str | Path | np.ndarray | None
-                       ) -> dict[str, Any]:
-    """``{"srf", "psf", "phase", "psf_centre"}`` given by the user (None where blind)."""
+                       ) -> Degradation:
+    """The degradation given by the user: a protocol's or a given one, and/or a known SRF
+    (the parts not given None: blind)."""
     from mossfuse.pipeline.checks import check_srf_metadata, load_srf_named
 
-    known: dict[str, Any] = {"srf": None, "psf": None, "phase": None, "psf_centre": None}
+    known = Degradation(None, None, pair.ratio)
     wl, b, big_b = pair.wavelengths_nm, pair.msi_bands, pair.hsi_bands
     if degradation is not None and not (isinstance(degradation, str) and degradation == "blind"):
-        from mossfuse.physics.degradation import Degradation
         from mossfuse.physics.protocols import Protocol, get_protocol
 
         if isinstance(degradation, Degradation):
@@ -199,9 +200,10 @@ def _known_degradation(degradation: Any, pair: Any, srf: str | Path | np.ndarray
         if deg.ratio != pair.ratio:
             raise MossfuseInputError(f"{what} has ratio {deg.ratio}; the inputs have ratio "
                                      f"{pair.ratio}")
-        check_srf_metadata(deg.srf.matrix, what, b, big_b, hr_path=pair.hr_path,
-                           hsi_wavelengths=wl)
-        known.update(srf=deg.srf.matrix, psf=deg.kernel, phase=deg.phase, psf_centre=deg.centre)
+        if deg.srf is not None:
+            check_srf_metadata(deg.srf, what, b, big_b, hr_path=pair.hr_path,
+                               hsi_wavelengths=wl)
+        known = deg
     if srf is not None:
         if isinstance(srf, np.ndarray):
             matrix, names, source = np.asarray(srf, np.float32), (), "srf"
@@ -210,7 +212,7 @@ def _known_degradation(degradation: Any, pair: Any, srf: str | Path | np.ndarray
             matrix, names, source = loaded.matrix, loaded.band_names, srf
         check_srf_metadata(matrix, source, b, big_b, names, pair.msi_band_names, pair.hr_path,
                            wl)
-        known["srf"] = matrix
+        known = replace(known, srf=matrix, band_names=tuple(names), srf_name=str(source))
     return known
 
 
@@ -412,7 +414,7 @@ def _read(lr_hsi, hr_msi, ratio, hsi_key, msi_key, hsi_scale, msi_scale, hsi_wav
                      hsi_nodata=hsi_nodata, msi_nodata=msi_nodata, stream=stream)
 
 
-def _prewarm_plots_if_needed(fusion: Any, known: dict[str, Any]) -> Any:
+def _prewarm_plots_if_needed(fusion: Any, known: Degradation) -> Any:
     """A started thread warming matplotlib (:func:`mossfuse.viz.canvas.prewarm`) when this
     run will plot an estimated SRF/PSF beside the output, else None. Fusion runs in torch/BLAS
     kernels that release the GIL, so the import overlaps it instead of following it (about
@@ -421,7 +423,7 @@ def _prewarm_plots_if_needed(fusion: Any, known: dict[str, Any]) -> Any:
 
     uses = bool(getattr(fusion, "uses_degradation", False))
     learns = fusion.name == "mossfuse"  # saves the PSF/SRF it learned
-    if not (uses or learns) or (known["srf"] is not None and known["psf"] is not None):
+    if not (uses or learns) or known.known:
         return None
 
     def warm() -> None:
@@ -437,20 +439,18 @@ def _prewarm_plots_if_needed(fusion: Any, known: dict[str, Any]) -> Any:
     return thread
 
 
-def _fuse_whole(pair: Any, out: Path, fusion: Any, known: dict[str, Any], prog: Progress,
+def _fuse_whole(pair: Any, out: Path, fusion: Any, known: Degradation, prog: Progress,
                 t_start: float) -> FuseOutcome:
     from mossfuse.data.io import write_cube
     from mossfuse.data.scene import FusionInputs
     from mossfuse.engine.sidecars import staged_degradation_files
-    from mossfuse.physics.degradation import DegradationEstimate
     from mossfuse.pipeline.checks import output_meta
 
     inputs = FusionInputs(
         lr_hsi=_checked_cube(pair.lr, pair.lr_path, "LR-HSI"),
         hr_msi=_checked_cube(pair.hr, pair.hr_path, "HR-MSI"), ratio=pair.ratio,
         hsi_wavelengths_nm=pair.wavelengths_nm, msi_band_names=pair.msi_band_names,
-        srf=known["srf"], psf=known["psf"], phase=known["phase"],
-        psf_centre=known["psf_centre"],
+        degradation=known,
     )
     warm = _prewarm_plots_if_needed(fusion, known)
     with prog.step(f"fusing ({fusion.name})"):
@@ -459,9 +459,9 @@ def _fuse_whole(pair: Any, out: Path, fusion: Any, known: dict[str, Any], prog: 
         warm.join()
     # blind: what the method estimated (classical estimator) or learned (mossfuse) goes beside
     # the output, renamed together with it
-    estimate = DegradationEstimate.from_result(
-        result, ratio=pair.ratio, srf_given=known["srf"] is not None,
-        psf_given=known["psf"] is not None, wavelengths_nm=pair.wavelengths_nm,
+    estimate = Degradation.from_result(
+        result, ratio=pair.ratio, srf_given=known.srf is not None,
+        psf_given=known.psf is not None, wavelengths_nm=pair.wavelengths_nm,
         band_names=pair.msi_band_names, method=fusion.name)
     with prog.step("writing"), staged_degradation_files(out, estimate) as deg_files:
         write_cube(result.hr_hsi, out, wavelengths=pair.wavelengths_nm,
@@ -478,14 +478,13 @@ def _fuse_whole(pair: Any, out: Path, fusion: Any, known: dict[str, Any], prog: 
     )
 
 
-def _fuse_tiled(pair: Any, out: Path, fusion: Any, known: dict[str, Any], tiling: Tiling,
+def _fuse_tiled(pair: Any, out: Path, fusion: Any, known: Degradation, tiling: Tiling,
                 prog: Progress, t_start: float) -> FuseOutcome:
     from mossfuse.engine.files import fuse_files as fuse_tiled_files
     from mossfuse.engine.streaming import StreamedInputs
 
     source = StreamedInputs(pair.lr, pair.hr, pair.ratio, pair.wavelengths_nm,
-                            pair.msi_band_names, known["srf"], known["psf"], known["phase"],
-                            known["psf_centre"])
+                            pair.msi_band_names, known)
     with prog.step(f"fusing tiles ({fusion.name})"):
         report = fuse_tiled_files(
             source, out, fusion, tile=tiling.tile, overlap=tiling.overlap,

@@ -58,7 +58,7 @@ import numpy as np
 from mossfuse._atomic import atomic_path
 from mossfuse.engine.sidecars import staged_degradation_files
 from mossfuse.errors import MossfuseInputError
-from mossfuse.physics.degradation import BAND_RANGES_NM, DegradationEstimate
+from mossfuse.physics.degradation import BAND_RANGES_NM, Degradation
 from mossfuse.physics.degradation import degradation_warnings as _degradation_warnings
 from mossfuse.physics.degradation import srf_warnings as _srf_warnings
 from mossfuse.physics.spectral import spectral_degrade
@@ -128,7 +128,7 @@ def qnr_block_geometry(h: int, w: int, ratio: int, target: int = 32) -> tuple[in
     return k, (h // k) * k, (w // k) * k
 
 
-def _psf_centroid(deg: Any) -> tuple[float, float]:
+def _psf_centroid(deg: Degradation) -> tuple[float, float]:
     """``(dy, dx)`` in HR px of the PSF's centre of mass from its centre tap."""
     from mossfuse.physics.psf import kernel_moments
 
@@ -136,7 +136,7 @@ def _psf_centroid(deg: Any) -> tuple[float, float]:
     return float(my), float(mx)
 
 
-def _with_psf_offset(shift: ShiftEstimate, deg: Any, r: int) -> ShiftEstimate:
+def _with_psf_offset(shift: ShiftEstimate, deg: Degradation, r: int) -> ShiftEstimate:
     """The total translation: the measured residual plus the shift the estimated PSF absorbed
     (its centre of mass ``d`` HR px off the centre tap, from the peak-offset search, is a
     displacement of ``d / r`` LR px)."""
@@ -194,7 +194,7 @@ def _write_text(path: Path, text: str) -> Path:
 # --------------------------------------------------------------------------------------------
 # Quality checks
 # --------------------------------------------------------------------------------------------
-def _no_reference(fused: np.ndarray, lr: np.ndarray, hr: np.ndarray, deg: Any, r: int,
+def _no_reference(fused: np.ndarray, lr: np.ndarray, hr: np.ndarray, deg: Degradation, r: int,
                   hr_bad: np.ndarray, lr_bad: np.ndarray) -> dict[str, Any]:
     from mossfuse.metrics.no_reference import qnr
 
@@ -225,7 +225,7 @@ def _no_reference(fused: np.ndarray, lr: np.ndarray, hr: np.ndarray, deg: Any, r
     return out
 
 
-def _reduced_resolution(method: Any, lr: np.ndarray, hr: np.ndarray, deg: Any, r: int,
+def _reduced_resolution(method: Any, lr: np.ndarray, hr: np.ndarray, deg: Degradation, r: int,
                         rect: tuple[int, int, int, int], wavelengths: np.ndarray | None,
                         band_names: tuple[str, ...]) -> dict[str, Any]:
     """Wald's protocol on the user's pair: fuse (S(LR-HSI), S(HR-MSI)) and compare with the
@@ -251,8 +251,7 @@ def _reduced_resolution(method: Any, lr: np.ndarray, hr: np.ndarray, deg: Any, r
         return {"skipped": f"the PSF does not fit the reduced grid: {exc}"}
     inputs = FusionInputs(
         np.clip(lr_lr, 0, 1).astype(np.float32), np.clip(lr_msi, 0, 1).astype(np.float32), r,
-        wavelengths, band_names, srf=deg.srf, psf=deg.psf, phase=deg.phase,
-        psf_centre=deg.centre,
+        wavelengths, band_names, degradation=deg,
     )
     pred = method.fuse(inputs).hr_hsi
     metrics = None if min(hh, ww) >= 11 else ["psnr", "sam", "ergas", "rmse", "cc"]
@@ -268,7 +267,7 @@ def _reduced_resolution(method: Any, lr: np.ndarray, hr: np.ndarray, deg: Any, r
 # --------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------
-def _figures(report_dir: Path, lr: np.ndarray, hr: np.ndarray, fused: np.ndarray, deg: Any,
+def _figures(report_dir: Path, lr: np.ndarray, hr: np.ndarray, fused: np.ndarray, deg: Degradation,
              r: int, wavelengths: np.ndarray | None, band_names: Sequence[str],
              hr_bad: np.ndarray, dpi: int) -> dict[str, str]:
     from mossfuse.viz import (
@@ -568,7 +567,8 @@ def fuse_pair_with_report(
                   else get_method(method, dict(method_config) if method_config else None))
     est_kw = dict(estimation or {})
 
-    def estimate(lr_arr: np.ndarray, **extra: Any) -> tuple[Any, tuple[int, int, int, int]]:
+    def estimate(lr_arr: np.ndarray, **extra: Any
+                 ) -> tuple[Degradation, tuple[int, int, int, int]]:
         invalid = _lr_invalid(lr_bad, hr_bad, r)
         rect = (0, lr.shape[1], 0, lr.shape[2])
         if invalid.any():
@@ -585,7 +585,7 @@ def fuse_pair_with_report(
                 f"(largest: {r1 - r0} x {c1 - c0} of {h} x {w})", hr_path)
         sub = FusionInputs(
             lr_arr[:, r0:r1, c0:c1], hr_raw[:, r0 * r : r1 * r, c0 * r : c1 * r], r, wl,
-            band_names, srf=srf_matrix, psf=psf,
+            band_names, degradation=Degradation(psf, srf_matrix, r),
         )
         with torch.no_grad():
             return resolve_degradation(sub, **{**extra, **est_kw}), rect
@@ -643,12 +643,11 @@ def fuse_pair_with_report(
                      "of the LR-HSI for the fusion; no MSI detail there")
     if lr_bad.any():
         notes.append(f"{int(lr_bad.sum())} LR-HSI no-data pixels filled with band means")
-    inputs = FusionInputs(lr, hr, r, wl, band_names, srf=deg.srf, psf=deg.psf, phase=deg.phase,
-                          psf_centre=deg.centre)
+    inputs = FusionInputs(lr, hr, r, wl, band_names, degradation=deg)
     with torch.no_grad():
         result = method_obj.fuse(inputs)
     fused = np.asarray(result.hr_hsi, dtype=np.float32)
-    est = DegradationEstimate(deg.srf, deg.psf, r, wl, band_names)
+    est = Degradation(deg.psf, deg.srf, r, wavelengths_nm=wl, band_names=band_names)
     with staged_degradation_files(out_path, est, dpi=dpi, psf_title="PSF") as deg_files:
         write_cube(fused, out_path, wavelengths=wl,
                    meta=output_meta(lr_scene.meta, hr_scene.meta, r, fused.shape[0]))

@@ -21,6 +21,7 @@ from mossfuse.methods.mossfuse.train import (
 )
 from mossfuse.methods.mossfuse.train.step import compute_losses, wrap_distributed
 from mossfuse.physics import gaussian_kernel, spatial_degrade, spectral_degrade
+from mossfuse.physics.degradation import Degradation
 
 pytestmark = pytest.mark.skipif(
     not (dist.is_available() and dist.is_gloo_available()), reason="needs torch.distributed gloo"
@@ -47,7 +48,7 @@ def _pair(seed: int, size: int = 16) -> FusionInputs:
     srf /= srf.sum(axis=1, keepdims=True)
     lr = spatial_degrade(ref, gaussian_kernel(3, 1.0), 4, 1, centre=1)
     return FusionInputs(lr.astype(np.float32), spectral_degrade(ref, srf).astype(np.float32),
-                        4, phase=1)
+                        4, degradation=Degradation(None, None, 4, phase=1))
 
 
 def _run() -> dict:

@@ -31,6 +31,7 @@ from mossfuse.methods.mossfuse.train import (
 )
 from mossfuse.methods.mossfuse.train.step import global_subspace_clustering_loss
 from mossfuse.physics import gaussian_kernel, spatial_degrade, spectral_degrade
+from mossfuse.physics.degradation import Degradation
 
 
 @dataclass
@@ -54,8 +55,8 @@ def _case(seed: int = 0, size: int = 32, bands: int = 8) -> _Case:
     kernel = gaussian_kernel(3, 1.0)
     lr = spatial_degrade(ref, kernel, 4, 1, centre=1)
     hr = spectral_degrade(ref, srf)
-    inputs = FusionInputs(lr.astype(np.float32), hr.astype(np.float32), 4, srf=srf, psf=kernel,
-                          phase=1, psf_centre=1)
+    inputs = FusionInputs(lr.astype(np.float32), hr.astype(np.float32), 4,
+                          degradation=Degradation(kernel, srf, 4, phase=1, centre=1))
     return _Case(inputs, ref.astype(np.float32), kernel, srf)
 
 
@@ -384,7 +385,7 @@ def test_train_command_cave_known_degradation(tmp_path, cave_root):
     m.load(tmp_path / "run" / "model.safetensors")
     true = get_protocol("mossfuse-x32").degradation(np.arange(400, 701, 10.0))
     est = m.degradation.export()
-    assert np.abs(est["kernel"] - true.kernel).max() < 1e-6
-    assert np.abs(est["srf"] - true.srf.matrix).max() < 1e-6
+    assert np.abs(est["kernel"] - true.psf).max() < 1e-6
+    assert np.abs(est["srf"] - true.srf).max() < 1e-6
     doc = json.loads((tmp_path / "run" / "train_config.json").read_text())
     assert doc["train"]["known_degradation"] is True

@@ -73,8 +73,7 @@ def degrade(cube: np.ndarray, deg: Degradation, wavelengths_nm=None) -> FusionIn
         hr_msi=np.ascontiguousarray(hr, dtype=np.float32),
         ratio=deg.ratio,
         hsi_wavelengths_nm=None if wavelengths_nm is None else np.asarray(wavelengths_nm),
-        msi_band_names=tuple(deg.srf.band_names),
-        srf=deg.srf.matrix, psf=deg.kernel, phase=deg.phase, psf_centre=deg.centre,
+        msi_band_names=deg.band_names, degradation=deg,
     )
 
 

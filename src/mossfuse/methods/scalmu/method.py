@@ -203,7 +203,6 @@ class Scalmu(TrainableMethod):
         from mossfuse.data.spectral_library import SpectralLibrary, spectra_from_cube
         from mossfuse.methods.scalmu.trainer import ScalmuTrainConfig, train_scalmu
         from mossfuse.physics.degradation import Degradation
-        from mossfuse.physics.spectral import SpectralResponse
 
         if not training_inputs:
             raise MossfuseInputError("fit needs at least one FusionInputs")
@@ -215,10 +214,10 @@ class Scalmu(TrainableMethod):
         libs = [spectra_from_cube(i.lr_hsi, n_spec, "nmf", rng) for i in training_inputs]
         lib = SpectralLibrary(np.concatenate([lb.spectra for lb in libs]),
                               sum((lb.names for lb in libs), []), None, "fit_inputs")
-        srf = SpectralResponse(np.asarray(deg.srf, np.float32), None,
-                               [f"b{j}" for j in range(deg.srf.shape[0])], "fit")
-        degradation = Degradation(np.asarray(deg.psf, np.float32), first.ratio, deg.phase,
-                                  deg.centre, srf)
+        degradation = Degradation(
+            deg.psf, deg.srf, first.ratio, deg.phase, deg.centre,
+            band_names=[f"b{j}" for j in range(deg.srf.shape[0])], srf_name="fit",
+            source=deg.source)
         kwargs.setdefault("protocol", "fit")
         kwargs.setdefault("size", first.ratio * 8)
         tc = ScalmuTrainConfig(**kwargs)

@@ -137,7 +137,7 @@ def train_scalmu(cfg: ScalmuTrainConfig, degradation: Degradation, out_dir: str 
         {"train": cfg.model_dump(mode="json"), "format": FORMAT,
          "degradation": {"ratio": degradation.ratio, "phase": degradation.phase,
                          "centre": degradation.centre, "kernel_shape":
-                         list(degradation.kernel.shape), "srf": degradation.srf.name}},
+                         list(degradation.psf.shape), "srf": degradation.srf_name}},
         indent=2, default=str))
     log_path = out / "train_log.jsonl"
     log_path.write_text("")

@@ -11,6 +11,7 @@ import numpy as np
 
 from mossfuse.data.scene import FusionInputs, Scene
 from mossfuse.errors import MossfuseInputError
+from mossfuse.physics.degradation import Degradation
 
 FuseFn = Callable[[FusionInputs], np.ndarray]
 
@@ -95,7 +96,8 @@ def centre_crop_case(
     sl = (slice(None), slice(r * a, r * (a + n_r)), slice(r * b, r * (b + n_c)))
     cropped = FusionInputs(
         np.ascontiguousarray(lr), np.ascontiguousarray(inputs.hr_msi[sl]), r,
-        inputs.hsi_wavelengths_nm, inputs.msi_band_names, None, None, inputs.phase, None,
+        inputs.hsi_wavelengths_nm, inputs.msi_band_names,
+        None if inputs.phase is None else Degradation(None, None, r, inputs.phase),
     )
     return cropped, np.ascontiguousarray(reference[sl])
 
