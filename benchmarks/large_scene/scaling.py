@@ -11,7 +11,7 @@ for bit) and the load average before / during / after each run. Writes ``scaling
 
 Usage (the command behind scaling.md)::
 
-    nice -n 10 python benchmarks/large_scene/scaling.py --cases scalmu:2048:512,gsa:2048:512
+    python benchmarks/large_scene/scaling.py --cases scalmu:2048:512,gsa:2048:512
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     header = {
-        "command": "nice -n 10 python benchmarks/large_scene/" + " ".join(
+        "command": "python benchmarks/large_scene/" + " ".join(
             [Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": f"{platform.machine()}, {os.cpu_count()} logical cores shared with other "
                    f"jobs, Linux, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC",

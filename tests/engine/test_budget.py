@@ -116,11 +116,11 @@ def test_method_default_tiles_come_from_the_quality_benchmark_and_respect_16r():
     from mossfuse.engine.tiling import METHOD_TILE_PX
 
     # benchmarks/tile_quality/results_2048.md: 512 px tiles scored best for these at x32
-    for name in ("gsa", "scalmu", "cnmf"):
+    for name in ("gsa", "scalmu", "cnmf", "hysure"):
         assert METHOD_TILE_PX[name] == 512 and default_tile(32, name) == 512
     assert default_tile(64, "scalmu") == 16 * 64  # never under 16 LR samples a side
     assert default_tile(32, "bicubic") == 1024 and default_tile(8, None) == 512
     for r in (4, 8, 32, 64):
-        for name in (*METHOD_TILE_PX, "hysure", None):
+        for name in (*METHOD_TILE_PX, "mossfuse", None):
             t = default_tile(r, name)
             assert t % r == 0 and t >= 16 * r
