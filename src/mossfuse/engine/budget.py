@@ -29,7 +29,7 @@ the blender keeps) and, for an output format that cannot be written by windows (
 True
 >>> c = choose_tiling("scalmu", 31, 3, (8192, 8192), 32, memory_limit=4 * 2**30)
 >>> c.tile, c.overlap, c.tiled_peak_bytes < 4 * 2**30 < c.whole_peak_bytes
-(1024, 128, True)
+(512, 128, True)
 >>> parse_memory("512MiB"), parse_memory("4GB"), parse_memory("2g")
 (536870912, 4000000000, 2147483648)
 """
