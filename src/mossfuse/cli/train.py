@@ -121,6 +121,17 @@ def train_command(
     session_minutes: Annotated[float | None, typer.Option(
         help="Stop this session after M minutes (with a checkpoint); continue with --resume")
     ] = None,
+    autocast: Annotated[str | None, typer.Option(
+        help="none or bfloat16: the network's forward pass under bfloat16 autocast (faster "
+             "on CPUs with bf16 units; weights, losses and optimiser stay float32)")] = None,
+    channels_last: Annotated[bool | None, typer.Option(
+        "--channels-last/--no-channels-last",
+        help="Network and batches in channels-last memory format (faster on this CPU)")] = None,
+    warm_start: Annotated[str | None, typer.Option(
+        help="none or gsa: the first --warm-start-steps network steps also fit the blind GSA "
+             "fusion of each training pair (computed from its inputs alone)")] = None,
+    warm_start_steps: Annotated[int | None, typer.Option(
+        min=0, help="Network steps of the warm start (with --warm-start)")] = None,
     known_degradation: Annotated[bool, typer.Option(
         "--known-degradation",
         help="Dataset mode: train against the protocol's true PSF/SRF, held fixed (no L_DE "
@@ -164,7 +175,9 @@ def train_command(
     overrides = {"steps": steps, "epochs": epochs, "crop": crop, "batch_size": batch, "lr": lr,
                  "degradation_warmup_steps": degradation_warmup,
                  "validate_every": validate_every, "checkpoint_every": checkpoint_every,
-                 "seed": seed, "threads": threads, "device": device}
+                 "seed": seed, "threads": threads, "device": device, "autocast": autocast,
+                 "channels_last": channels_last, "warm_start": warm_start,
+                 "warm_start_steps": warm_start_steps}
     train_doc.update({k: v for k, v in overrides.items() if v is not None})
     if steps is not None:
         train_doc.pop("epochs", None)

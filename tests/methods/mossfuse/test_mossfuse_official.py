@@ -357,3 +357,15 @@ def test_cli_adapt_steps_fine_tunes_before_fusing(tmp_path, capsys):
         main(["fuse", "--lr-hsi", "a.npy", "--hr-msi", "b.npy", "--out", "c.npy",
               "--method", "gsa", "--adapt-steps", "2"])
     assert exc.value.code == 2
+
+
+def test_adaptation_speed_settings_reach_its_training_config(tmp_path):
+    ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
+    fast = MossFuse({**TINY, "adapt_steps": 2, "adapt_crop": 8, "adapt_autocast": "bfloat16",
+                     "adapt_channels_last": True})
+    fast.load(ckpt)
+    assert fast.config.adapt_autocast == "bfloat16"  # runtime settings survive load
+    tc = fast.adapt_train_config(_tiny_inputs())
+    assert tc.autocast == "bfloat16" and tc.channels_last
+    res = fast.fuse(_tiny_inputs())
+    assert res.info["adaptation"]["steps"] == 2 and np.isfinite(res.hr_hsi).all()

@@ -108,7 +108,8 @@ def test_training_sees_only_fusion_inputs():
     with pytest.raises(TypeError, match="never a reference"):
         Trainer(tiny_config(), TrainConfig(steps=1, **TINY_TRAIN), [Scene(case.reference)])
     batcher = PairBatcher([case.inputs], geo)  # keeps the two images only: PSF/SRF dropped
-    assert set(vars(batcher._pairs[0])) == {"lr_hsi", "hr_msi"}
+    assert set(vars(batcher._pairs[0])) == {"lr_hsi", "hr_msi", "warm_target"}
+    assert batcher._pairs[0].warm_target is None
 
 
 def test_cosine_schedule_with_warmup():

@@ -85,6 +85,8 @@ class MossFuseConfig(MethodConfig):
         adapt_batchnorm: ``frozen`` (BatchNorm keeps the loaded running statistics and uses
             them in the adaptation's forward passes, as at inference) or ``train`` (batch
             statistics, running statistics updated from the scene's crops, as in training).
+        adapt_autocast, adapt_channels_last: the adaptation's ``TrainConfig.autocast`` /
+            ``channels_last`` (speed; see ``benchmarks/mossfuse_official/adapt_fast``).
     """
 
     hsi_bands: int = Field(31, ge=1)
@@ -127,6 +129,8 @@ class MossFuseConfig(MethodConfig):
     adapt_lr: float = Field(1e-5, gt=0)
     adapt_seed: int = 0
     adapt_batchnorm: Literal["frozen", "train"] = "frozen"
+    adapt_autocast: Literal["none", "bfloat16"] = "none"
+    adapt_channels_last: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> MossFuseConfig:

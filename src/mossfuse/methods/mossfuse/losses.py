@@ -99,12 +99,19 @@ def self_supervised_constraint_loss(
     raise ValueError(f"lr_target must be 'upsample' or 'degrade'; got {lr_target!r}")
 
 
+def warm_start_loss(fused: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``|X_hat - G|_1`` between the network's fused output and a classical fusion ``G`` of
+    the same inputs (the warm start of ``TrainConfig.warm_start``; both ``(N, B, H, W)``)."""
+    return F.l1_loss(fused, target)
+
+
 @dataclass
 class LossTerms:
     """The individual terms (scalars with graph) and the weighted total.
 
-    ``network`` = ``L_MA + alpha1 L_SC + alpha2 L_SCT``; ``degradation`` = ``alpha3 L_DE``;
-    ``total`` = their sum (one backward pass feeds both optimisers correctly).
+    ``network`` = ``L_MA + alpha1 L_SC + alpha2 L_SCT`` (+ the weighted warm-start term
+    ``warm`` while a warm start runs); ``degradation`` = ``alpha3 L_DE``; ``total`` = their sum
+    (one backward pass feeds both optimisers correctly).
     """
 
     sc: torch.Tensor
@@ -113,6 +120,7 @@ class LossTerms:
     sct: torch.Tensor | None
     network: torch.Tensor
     degradation: torch.Tensor
+    warm: torch.Tensor | None = None
 
     @property
     def total(self) -> torch.Tensor:
@@ -123,6 +131,8 @@ class LossTerms:
              "degradation": self.degradation, "total": self.total}
         if self.sct is not None:
             d["sct"] = self.sct
+        if self.warm is not None:
+            d["warm"] = self.warm
         return {k: float(v.detach()) for k, v in d.items()}
 
 

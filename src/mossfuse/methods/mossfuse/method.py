@@ -97,7 +97,8 @@ class MossFuse(TrainableMethod):
     #: settings of how to run, not of what was trained: what the caller sets explicitly
     #: survives :meth:`load` (a checkpoint's config replaces everything else)
     RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb", "adapt_steps",
-                      "adapt_crop", "adapt_batch_size", "adapt_lr", "adapt_seed", "adapt_batchnorm")
+                      "adapt_crop", "adapt_batch_size", "adapt_lr", "adapt_seed",
+                      "adapt_batchnorm", "adapt_autocast", "adapt_channels_last")
 
     @classmethod
     def default_weights(cls) -> str:
@@ -252,7 +253,8 @@ class MossFuse(TrainableMethod):
                   batch_size=cfg.adapt_batch_size, steps=cfg.adapt_steps if steps is None
                   else steps, lr=lr, lr_degradation=lr, lr_schedule="constant",
                   seed=cfg.adapt_seed, checkpoint_every=0, validate_every=0, log_every=10,
-                  progress=False, device="cpu")
+                  progress=False, device="cpu", autocast=cfg.adapt_autocast,
+                  channels_last=cfg.adapt_channels_last)
         kw.update(overrides)
         return TrainConfig(**kw)
 

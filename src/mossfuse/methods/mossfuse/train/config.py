@@ -61,6 +61,15 @@ class TrainConfig(BaseModel):
     log_every                      steps between log lines (1)
     threads                        torch intra-op threads (None: leave; under CPU DDP
                                    ``cores // local ranks``)
+    channels_last                  network and batches in channels-last memory format (the
+                                   same model in another layout; float rounding may differ)
+    autocast                       ``"none"`` (float32) or ``"bfloat16"``: the network's
+                                   forward pass under ``torch.autocast`` (losses, optimiser
+                                   and weights stay float32; changes the rounding)
+    warm_start                     ``"none"`` or ``"gsa"``: for the first ``warm_start_steps``
+                                   network steps add ``warm_start_weight * |X_hat - G|_1``,
+                                   ``G`` the blind GSA fusion of the same training pair (its
+                                   inputs only, never a reference)
     device                         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``
     progress                       tqdm bar with the loss terms (rank 0 only)
     =============================  =============================================================
@@ -101,6 +110,11 @@ class TrainConfig(BaseModel):
     validate_every: int = Field(0, ge=0)
     log_every: int = Field(1, ge=1)
     threads: int | None = Field(None, ge=1)
+    channels_last: bool = False
+    autocast: Literal["none", "bfloat16"] = "none"
+    warm_start: Literal["none", "gsa"] = "none"
+    warm_start_steps: int = Field(0, ge=0)
+    warm_start_weight: float = Field(1.0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     progress: bool = True
 
@@ -112,13 +126,16 @@ class TrainConfig(BaseModel):
                                        or self.degradation_warmup_steps):
             raise ValueError("known_degradation needs degradation_after_warmup='frozen' and "
                              "degradation_warmup_steps=0 (the true PSF/SRF is not trained)")
+        if (self.warm_start == "none") != (self.warm_start_steps == 0):
+            raise ValueError("warm_start and warm_start_steps go together: a classical "
+                             "fusion ('gsa') and a number of steps > 0, or neither")
         return self
 
     #: Fields that may change when resuming (they do not change the trajectory, except that a
     #: new length changes a cosine schedule's remaining course: warned).
     RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({
         "steps", "epochs", "checkpoint_every", "keep_checkpoints", "validate_every",
-        "log_every", "threads", "device", "progress",
+        "log_every", "threads", "device", "progress", "channels_last",
     })
 
     def network_steps(self, epoch_size: int) -> int:

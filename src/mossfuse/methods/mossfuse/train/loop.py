@@ -88,6 +88,22 @@ def adapt_model_config(cfg: MossFuseConfig, inputs: FusionInputs) -> MossFuseCon
     return MossFuseConfig(**{**base.model_dump(), "phase": phase})
 
 
+def warm_start_targets(inputs: Sequence[FusionInputs], kind: str) -> list[np.ndarray] | None:
+    """The warm start's targets (``TrainConfig.warm_start``): a blind classical fusion of each
+    training pair from its own LR-HSI and HR-MSI (``"gsa"``: GSA, Aiazzi et al. 2007, with
+    the blind PSF/SRF estimate); None for ``"none"``. No reference is involved: the inputs
+    are made blind first."""
+    if kind == "none":
+        return None
+    if kind != "gsa":
+        raise MossfuseInputError(f"unknown warm start {kind!r}; expected 'none' or 'gsa'")
+    from mossfuse.methods.gsa import GSA
+
+    method = GSA()
+    return [np.clip(method.fuse(x.blind()).hr_hsi, 0.0, 1.0).astype(np.float32)
+            for x in inputs]
+
+
 def model_geometry(deg: DegradationModule) -> SamplingGeometry:
     """The sampling geometry the degradation module models (what flips must preserve)."""
     return SamplingGeometry(deg.ratio, deg.phase, deg.psf_size, deg.centre)
@@ -133,7 +149,10 @@ class Trainer:
             model_cfg, net, degradation, optimizer=tc.optimizer, betas=tc.betas, eps=tc.eps,
             weight_decay=tc.weight_decay, lr=self.base_lr, lr_degradation=self.base_lr_deg,
         )
-        self.batcher = PairBatcher(inputs, model_geometry(degradation))
+        if tc.channels_last:
+            net.to(memory_format=torch.channels_last)
+        self.batcher = PairBatcher(inputs, model_geometry(degradation),
+                                   warm_start_targets(inputs, tc.warm_start))
         r = model_cfg.ratio
         for name, v in (("crop", tc.crop), ("crop_stride", tc.crop_stride)):
             if v is not None and v % r:
@@ -386,7 +405,12 @@ class Trainer:
                 st.set_lr(lr, lr_deg)
                 specs = self.sampler.batch(step, tc.batch_size, self.dist.rank,
                                            self.dist.world_size)
-                batch = self.batcher.make(specs, self.device)
+                net_step = step - tc.degradation_warmup_steps
+                warm = 0 <= net_step < tc.warm_start_steps
+                batch = self.batcher.make(specs, self.device, warm=warm)
+                if tc.channels_last:
+                    batch = {k: v.contiguous(memory_format=torch.channels_last)
+                             for k, v in batch.items()}
                 t0 = time.perf_counter()
                 if step < tc.degradation_warmup_steps:
                     values = degradation_step(st, batch)
@@ -394,6 +418,8 @@ class Trainer:
                     values = train_step(
                         st, batch, grad_clip_norm=tc.grad_clip_norm,
                         update_degradation=tc.degradation_after_warmup == "joint",
+                        autocast=tc.autocast,
+                        warm_weight=tc.warm_start_weight if warm else 0.0,
                     )
                 check_finite(values, step)
                 record: dict[str, Any] = {

@@ -118,6 +118,7 @@ class CropSampler:
 class _Pair:
     lr_hsi: np.ndarray
     hr_msi: np.ndarray
+    warm_target: np.ndarray | None = None
 
 
 class PairBatcher:
@@ -130,9 +131,17 @@ class PairBatcher:
     Args:
         inputs: the training pairs (same ratio; band counts as the model).
         geometry: the sampling geometry flips must preserve (:func:`augment_pair`).
+        warm_targets: optional ``(B, H, W)`` HR arrays, one per pair, computed from that
+            pair's inputs alone (a classical fusion: ``TrainConfig.warm_start``); cropped and
+            augmented like the HR-MSI, given as ``"warm_target"``.
     """
 
-    def __init__(self, inputs: Sequence[FusionInputs], geometry: SamplingGeometry):
+    def __init__(self, inputs: Sequence[FusionInputs], geometry: SamplingGeometry,
+                 warm_targets: Sequence[np.ndarray] | None = None):
+        if warm_targets is not None and len(warm_targets) != len(inputs):
+            raise MossfuseInputError(
+                f"{len(warm_targets)} warm-start targets for {len(inputs)} training pairs"
+            )
         pairs = []
         for i, x in enumerate(inputs):
             if not isinstance(x, FusionInputs):
@@ -146,7 +155,15 @@ class PairBatcher:
                     f"training input {i} has ratio {x.ratio}; the model is built for "
                     f"{geometry.ratio}"
                 )
-            pairs.append(_Pair(x.lr_hsi, x.hr_msi))
+            target = None
+            if warm_targets is not None:
+                target = np.asarray(warm_targets[i], dtype=np.float32)
+                want = (x.lr_hsi.shape[0], *x.hr_msi.shape[1:])
+                if target.shape != want:
+                    raise MossfuseInputError(
+                        f"warm-start target {i} has shape {target.shape}; expected {want}"
+                    )
+            pairs.append(_Pair(x.lr_hsi, x.hr_msi, target))
         self._pairs = tuple(pairs)
         self.geometry = geometry
 
@@ -154,21 +171,36 @@ class PairBatcher:
     def lr_shapes(self) -> list[tuple[int, int]]:
         return [p.lr_hsi.shape[1:] for p in self._pairs]
 
-    def crop(self, spec: CropSpec) -> tuple[np.ndarray, np.ndarray]:
-        """``(lr (B, n, m), hr (b, r n, r m))`` of one spec, augmented."""
+    @property
+    def has_warm_targets(self) -> bool:
+        return all(p.warm_target is not None for p in self._pairs)
+
+    def crop(self, spec: CropSpec, warm: bool = False) -> tuple[np.ndarray, ...]:
+        """``(lr (B, n, m), hr (b, r n, r m))`` of one spec, augmented; with ``warm`` also the
+        warm-start target's crop ``(B, r n, r m)`` (the same HR window and augmentation)."""
         p, r = self._pairs[spec.scene], self.geometry.ratio
         lr = p.lr_hsi[:, spec.row : spec.row + spec.size_rows,
                       spec.col : spec.col + spec.size_cols]
-        hr = p.hr_msi[:, r * spec.row : r * (spec.row + spec.size_rows),
-                      r * spec.col : r * (spec.col + spec.size_cols)]
+        window = (slice(None), slice(r * spec.row, r * (spec.row + spec.size_rows)),
+                  slice(r * spec.col, r * (spec.col + spec.size_cols)))
+        hr = p.hr_msi[window]
+        n_msi = hr.shape[0]
+        if warm:
+            if p.warm_target is None:
+                raise MossfuseInputError("this batcher was built without warm-start targets")
+            hr = np.concatenate([hr, p.warm_target[window]])
         if spec.k_rot or spec.flip:
-            return augment_pair(lr, hr, self.geometry, spec.k_rot, spec.flip)
+            lr, hr = augment_pair(lr, hr, self.geometry, spec.k_rot, spec.flip)
+        if warm:
+            return lr, hr[:n_msi], hr[n_msi:]
         return lr, hr
 
-    def make(self, specs: Sequence[CropSpec], device: torch.device | str = "cpu"
-             ) -> dict[str, torch.Tensor]:
-        """``{"hr_msi": (N, b, H, W), "lr_hsi": (N, B, h, w)}`` float32 tensors."""
-        crops = [self.crop(s) for s in specs]
-        lr = torch.from_numpy(np.stack([c[0] for c in crops]).astype(np.float32, copy=False))
-        hr = torch.from_numpy(np.stack([c[1] for c in crops]).astype(np.float32, copy=False))
-        return {"hr_msi": hr.to(device), "lr_hsi": lr.to(device)}
+    def make(self, specs: Sequence[CropSpec], device: torch.device | str = "cpu", *,
+             warm: bool = False) -> dict[str, torch.Tensor]:
+        """``{"hr_msi": (N, b, H, W), "lr_hsi": (N, B, h, w)}`` float32 tensors (with ``warm``
+        also ``"warm_target": (N, B, H, W)``)."""
+        crops = [self.crop(s, warm) for s in specs]
+        names = ("lr_hsi", "hr_msi", "warm_target")[: len(crops[0])]
+        return {name: torch.from_numpy(
+                    np.stack([c[k] for c in crops]).astype(np.float32, copy=False)).to(device)
+                for k, name in enumerate(names)}

@@ -27,6 +27,8 @@ single-process gradient exactly.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,6 +43,7 @@ from mossfuse.methods.mossfuse.losses import (
     LossTerms,
     degradation_estimation_loss,
     mossfuse_losses,
+    warm_start_loss,
 )
 from mossfuse.methods.mossfuse.network import MossFuseNet, MossFuseOutputs
 
@@ -313,18 +316,39 @@ def _average_gradients(module: nn.Module, state: TrainState) -> None:
 # The step
 # --------------------------------------------------------------------------------------------
 def compute_losses(
-    state: TrainState, hr_msi: torch.Tensor, lr_hsi: torch.Tensor
+    state: TrainState, hr_msi: torch.Tensor, lr_hsi: torch.Tensor, *,
+    autocast: str = "none", warm_target: torch.Tensor | None = None,
+    warm_weight: float = 0.0,
 ) -> LossTerms:
     """Forward pass (train mode) and every loss term, without stepping (through the DDP
-    wrapper and with the global ``L_SC`` when several processes train)."""
+    wrapper and with the global ``L_SC`` when several processes train).
+
+    ``autocast="bfloat16"`` runs the network's forward pass under ``torch.autocast`` (its
+    outputs are cast back to float32 before any loss). ``warm_target`` (``(N, B, H, W)``, a
+    classical fusion of the same inputs) adds ``warm_weight * |X_hat - G|_1`` to the
+    network's loss.
+    """
     state.net.train()
     module = state.ddp if state.ddp is not None else state.net
-    out = module(hr_msi, lr_hsi, reconstructions=state.cfg.use_sct_loss)
+    ctx = (torch.autocast(hr_msi.device.type, dtype=torch.bfloat16) if autocast == "bfloat16"
+           else contextlib.nullcontext())
+    with ctx:
+        out = module(hr_msi, lr_hsi, reconstructions=state.cfg.use_sct_loss)
+    if autocast != "none":
+        out = dataclasses.replace(out, **{
+            f.name: getattr(out, f.name).float() for f in dataclasses.fields(out)
+            if getattr(out, f.name) is not None
+        })
     if state.distributed:
-        return distributed_mossfuse_losses(
+        terms = distributed_mossfuse_losses(
             out, hr_msi, lr_hsi, state.degradation, state.cfg, state.group
         )
-    return mossfuse_losses(out, hr_msi, lr_hsi, state.degradation, state.cfg)
+    else:
+        terms = mossfuse_losses(out, hr_msi, lr_hsi, state.degradation, state.cfg)
+    if warm_target is not None and warm_weight > 0:
+        warm = warm_start_loss(out.fused, warm_target)
+        terms = dataclasses.replace(terms, warm=warm, network=terms.network + warm_weight * warm)
+    return terms
 
 
 def degradation_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -347,7 +371,7 @@ def degradation_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[
 
 def train_step(
     state: TrainState, batch: dict[str, torch.Tensor], *, update_degradation: bool = True,
-    grad_clip_norm: float | None = None,
+    grad_clip_norm: float | None = None, autocast: str = "none", warm_weight: float = 0.0,
 ) -> dict[str, float]:
     """One step on ``batch = {"hr_msi": (N, b, H, W), "lr_hsi": (N, B, h, w)}``.
 
@@ -360,11 +384,14 @@ def train_step(
         update_degradation: False holds the degradation module fixed (``L_DE`` is still
             computed and returned).
         grad_clip_norm: clip the network's gradient norm to this value (None: no clipping).
+        autocast, warm_weight: see :func:`compute_losses` (the warm-start target is
+            ``batch["warm_target"]`` when present).
     """
     hr_msi, lr_hsi = batch["hr_msi"], batch["lr_hsi"]
     state.opt_net.zero_grad(set_to_none=True)
     state.opt_degradation.zero_grad(set_to_none=True)
-    terms = compute_losses(state, hr_msi, lr_hsi)
+    terms = compute_losses(state, hr_msi, lr_hsi, autocast=autocast,
+                           warm_target=batch.get("warm_target"), warm_weight=warm_weight)
     terms.total.backward()
     if grad_clip_norm is not None:
         torch.nn.utils.clip_grad_norm_(state.net.parameters(), grad_clip_norm)
