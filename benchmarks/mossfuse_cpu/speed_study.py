@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -63,6 +64,7 @@ VARIANTS: dict[str, dict] = {
     "bf16": {"autocast": "bfloat16"},
     "crop32_b16": {"crop": 32, "batch_size": 16},
     "warm_gsa": {"warm_start": "gsa", "warm_start_steps": "{third}"},
+    "crop32_b16_cl": {"crop": 32, "batch_size": 16, "channels_last": True},
 }
 
 
@@ -184,7 +186,7 @@ def run_quality(args: argparse.Namespace) -> None:
     keep = [r for r in old if (r["variant"], r["steps"]) not in
             {(r2["variant"], r2["steps"]) for r2 in rows}]
     doc = {"command": f"python benchmarks/mossfuse_cpu/speed_study.py quality --steps "
-                      f"{args.steps} --jobs {args.jobs}",
+                      f"{args.steps} --jobs {args.jobs} --variants {','.join(names)}",
            "machine": _machine(), "rows": keep + rows}
     path.write_text(json.dumps(doc, indent=1) + "\n")
 
@@ -209,20 +211,41 @@ def run_report(args: argparse.Namespace) -> None:
     qpath = OUT / "quality.json"
     if qpath.exists():
         q = json.loads(qpath.read_text())
+        rows = sorted(q["rows"], key=lambda r: (r["steps"], r["variant"]))
+        base = sorted((r for r in rows if r["variant"] == "baseline"), key=lambda r: r["cpu_s"])
         lines += ["", "## 2. Quality reached per CPU time", "",
-                  f"Command: `{q['command']}`; machine: {q['machine']}. Each run: 300 "
-                  "degradation warm-up steps + the network steps shown, trained on the 12 "
+                  "Commands: `python benchmarks/mossfuse_cpu/speed_study.py quality "
+                  "--steps N --variants V` (each row one run; the latest: "
+                  f"`{q['command']}`); "
+                  f"machine: {q['machine']}. Each run: 300 degradation warm-up steps + the "
+                  "network steps shown (cosine schedule over them), trained on the 12 "
                   "dev-train scenes (inputs only), one torch thread; scored blind on the 4 "
-                  "dev-val scenes (whole images, `mossfuse-paper`). CPU s: the training "
-                  "process's user + system time. dB per CPU-hour: the PSNR gain over the "
-                  "baseline run of the same length divided by the CPU-hour difference is not "
-                  "meaningful for so few runs; the table gives PSNR and CPU time side by side.",
-                  "", "| variant | network steps | PSNR | SSIM | SAM | CPU s | wall s |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in sorted(q["rows"], key=lambda r: (r["steps"], r["variant"])):
+                  "dev-val scenes (whole 512 x 512 images, `mossfuse-x32`, `mossfuse-paper`). "
+                  "CPU s: the training process's user + system time (warm-up included)."]
+        if len(base) >= 2:
+            b0, b1 = base[0], base[-1]
+            per_doubling = (b1["psnr"] - b0["psnr"]) / math.log2(b1["cpu_s"] / b0["cpu_s"])
+            per_hour = (b1["psnr"] - b0["psnr"]) / ((b1["cpu_s"] - b0["cpu_s"]) / 3600)
+            lines += ["", f"**Baseline rate**: {b0['steps']} -> {b1['steps']} network steps "
+                      f"gained {b1['psnr'] - b0['psnr']:+.2f} dB for "
+                      f"{(b1['cpu_s'] - b0['cpu_s']) / 3600:.3f} CPU-hours: "
+                      f"**{per_hour:.2f} dB per CPU-hour** at this stage "
+                      f"({per_doubling:.2f} dB per doubling of CPU time). 'Baseline CPU s "
+                      "for this PSNR' reads each variant's PSNR off the baseline's curve "
+                      "(log-linear between its two runs, extrapolated outside them); "
+                      "'efficiency' is that divided by the variant's own CPU s (> 1: the "
+                      "variant reaches the same quality with less CPU time)."]
+        lines += ["", "| variant | network steps | PSNR | SSIM | SAM | CPU s | wall s | "
+                  "baseline CPU s for this PSNR | efficiency |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            extra = "| |"
+            if len(base) >= 2:
+                equiv = b0["cpu_s"] * 2 ** ((r["psnr"] - b0["psnr"]) / per_doubling)
+                extra = f"| {equiv:.0f} | {equiv / r['cpu_s']:.2f}x |"
             lines.append(f"| {r['variant']} | {r['steps']} | {r['psnr']:.2f} | "
                          f"{r['ssim']:.3f} | {r['sam']:.2f} | {r['cpu_s']:.0f} | "
-                         f"{r['wall_s']:.0f} |")
+                         f"{r['wall_s']:.0f} {extra}")
     extra = OUT / "notes.md"
     if extra.exists():
         lines += ["", extra.read_text().strip()]

@@ -70,6 +70,19 @@ def test_usage_errors_are_one_line_and_exit_2(args):
     assert len([ln for ln in res.stderr.splitlines() if ln.strip()]) == 1, res.stderr
 
 
+@pytest.mark.parametrize("extra", [
+    ("--method", "mossfuse", "--adapt-seconds", "0"),       # a budget must be > 0
+    ("--method", "mossfuse", "--adapt-seconds", "soon"),
+    ("--method", "gsa", "--adapt-seconds", "30"),           # a flag of mossfuse only
+])
+def test_adaptation_budget_usage_errors(tmp_path, pair, extra):
+    lr, hr = pair
+    res = cli("fuse", "--lr-hsi", lr, "--hr-msi", hr, "--out", tmp_path / "o.npy", *extra)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert "adapt-seconds" in _one_error_line(res)
+    assert not (tmp_path / "o.npy").exists()
+
+
 def test_bare_command_prints_help_and_exits_0():
     res = cli()
     assert res.returncode == 0 and "Usage" in res.stdout

@@ -71,6 +71,10 @@ def fuse_command(
                     "the self-supervised losses before fusing (no reference is used; about "
                     "4 s a step on a 2-core CPU)"
     )] = None,
+    adapt_seconds: Annotated[float | None, typer.Option(
+        help="mossfuse only: adapt for at most S seconds of training (alone, or with "
+             "--adapt-steps: whichever ends first)"
+    )] = None,
     hsi_scale: Annotated[float | None, typer.Option(
         help="Divisor mapping the stored LR-HSI values to [0, 1] (default: uint8 / 255, "
              "uint16 / 65535, float as is; other integer types need it)"
@@ -124,11 +128,17 @@ def fuse_command(
     tiling = (Tiling(tile=tile_size, overlap=overlap, workers=workers, scheduler=scheduler,
                      resume=resume, retries=retries) if tiled else None)
     options = None
-    if adapt_steps is not None:
+    for name, value in (("adapt_steps", adapt_steps), ("adapt_seconds", adapt_seconds)):
+        if value is None:
+            continue
+        hint = f"'--{name.replace('_', '-')}'"
         if method != "mossfuse":
             raise typer.BadParameter(f"applies to --method mossfuse only, not '{method}'",
-                                     param_hint="'--adapt-steps'")
-        options = {"adapt_steps": adapt_steps}
+                                     param_hint=hint)
+        if name == "adapt_seconds" and not value > 0:
+            raise typer.BadParameter(f"{value:g} is not a time budget; expected seconds > 0",
+                                     param_hint=hint)
+        options = {**(options or {}), name: value}
     outcome = fuse_files(
         lr_hsi, hr_msi, out, method=method, method_config=config, method_options=options,
         weights=weights,
@@ -158,7 +168,9 @@ def fuse_command(
         adapted = outcome.adaptation
         took = f"{outcome.seconds:.2f} s"
         if adapted:
-            took += f" (adapted {adapted['steps']} steps in {adapted['seconds']:.1f} s of it)"
+            took += (f" (adapted {adapted['steps']} steps in {adapted['seconds']:.1f} s of it"
+                     + (", time budget reached" if adapted.get("stopped_by") == "time" else "")
+                     + ")")
         typer.echo(f"{method}: fused ({h}, {w}, {b}) (H x W x bands){used} in {took} -> {out}")
     if outcome.degradation_files:
         from mossfuse.engine.sidecars import describe

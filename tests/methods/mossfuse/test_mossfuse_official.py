@@ -359,6 +359,42 @@ def test_cli_adapt_steps_fine_tunes_before_fusing(tmp_path, capsys):
     assert exc.value.code == 2
 
 
+def test_adaptation_time_budget_ends_it_after_the_step_that_reaches_it(tmp_path):
+    ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
+    timed = MossFuse({**TINY, "adapt_seconds": 1e-9, "adapt_crop": 8})  # budget alone
+    timed.load(ckpt)
+    assert timed.config.adapt_seconds == 1e-9 and timed.config.adapts  # survives load
+    assert timed.adapt_train_config(_tiny_inputs()).steps > 1000  # no step count: time bounds
+    ad = timed.fuse(_tiny_inputs()).info["adaptation"]
+    assert ad["steps"] == 1 and ad["stopped_by"] == "time"
+    # with a step count too, whichever ends first
+    both = MossFuse({**TINY, "adapt_seconds": 3600, "adapt_steps": 2, "adapt_crop": 8})
+    both.load(ckpt)
+    ad = both.fuse(_tiny_inputs()).info["adaptation"]
+    assert ad["steps"] == 2 and ad["stopped_by"] == "steps"
+    # the budget is a setting of how to fuse: a saved checkpoint does not carry it
+    timed.save(tmp_path / "saved")
+    reloaded = MossFuse(**TINY)
+    reloaded.load(tmp_path / "saved")
+    assert reloaded.config.adapt_seconds is None and not reloaded.config.adapts
+
+
+def test_cli_adapt_seconds_says_the_budget_ended_it(tmp_path, capsys):
+    from mossfuse.cli import main
+
+    ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
+    inputs = _tiny_inputs()
+    np.save(tmp_path / "lr.npy", inputs.lr_hsi.transpose(1, 2, 0))
+    np.save(tmp_path / "hr.npy", inputs.hr_msi.transpose(1, 2, 0))
+    (tmp_path / "cfg.json").write_text(json.dumps({"adapt_crop": 8}))
+    main(["fuse", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
+          "--method", "mossfuse", "--weights", str(ckpt), "--config", str(tmp_path / "cfg.json"),
+          "-q", "--out", str(tmp_path / "o.npy"), "--adapt-seconds", "0.000001"])
+    assert "adapted 1 steps" in (out := capsys.readouterr().out)
+    assert "time budget reached" in out
+    assert np.load(tmp_path / "o.npy").shape == (12, 8, 8)
+
+
 def test_adaptation_speed_settings_reach_its_training_config(tmp_path):
     ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
     fast = MossFuse({**TINY, "adapt_steps": 2, "adapt_crop": 8, "adapt_autocast": "bfloat16",

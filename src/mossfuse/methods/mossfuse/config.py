@@ -31,6 +31,9 @@ from pydantic import Field, model_validator
 
 from mossfuse.methods.base import MethodConfig
 
+#: step cap of a per-scene adaptation bounded by ``adapt_seconds`` alone
+ADAPT_MAX_STEPS = 100_000
+
 
 class MossFuseConfig(MethodConfig):
     """Configuration of :class:`~mossfuse.methods.mossfuse.method.MossFuse`.
@@ -85,6 +88,10 @@ class MossFuseConfig(MethodConfig):
         adapt_batchnorm: ``frozen`` (BatchNorm keeps the loaded running statistics and uses
             them in the adaptation's forward passes, as at inference) or ``train`` (batch
             statistics, running statistics updated from the scene's crops, as in training).
+        adapt_seconds: time budget of the adaptation (seconds of training, None = none): it
+            stops after the step that reaches it, or after ``adapt_steps`` if that comes
+            first; with ``adapt_steps = 0`` the budget alone bounds it (at most
+            ``ADAPT_MAX_STEPS`` steps).
         adapt_autocast, adapt_channels_last: the adaptation's ``TrainConfig.autocast`` /
             ``channels_last`` (speed; see ``benchmarks/mossfuse_official/adapt_fast``).
     """
@@ -124,6 +131,7 @@ class MossFuseConfig(MethodConfig):
     memory_limit_gb: float | None = Field(None, gt=0)
 
     adapt_steps: int = Field(0, ge=0)
+    adapt_seconds: float | None = Field(None, gt=0)
     adapt_crop: int = Field(128, ge=1)
     adapt_batch_size: int = Field(2, ge=1)
     adapt_lr: float = Field(1e-5, gt=0)
@@ -143,6 +151,12 @@ class MossFuseConfig(MethodConfig):
         if self.phase is not None and not 0 <= self.phase < self.ratio:
             raise ValueError(f"phase must be in [0, ratio={self.ratio}); got {self.phase}")
         return self
+
+    @property
+    def adapts(self) -> bool:
+        """Whether ``fuse`` adapts the weights to the pair first (a step count or a time
+        budget is set)."""
+        return self.adapt_steps > 0 or self.adapt_seconds is not None
 
     @property
     def gate_width(self) -> int:

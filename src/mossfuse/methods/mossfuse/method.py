@@ -32,7 +32,7 @@ from mossfuse._atomic import atomic_path
 from mossfuse.data.scene import FusionInputs
 from mossfuse.errors import MossfuseInputError
 from mossfuse.methods.base import BUILTIN_METHODS, FusionResult, TrainableMethod, register_method
-from mossfuse.methods.mossfuse.config import MossFuseConfig
+from mossfuse.methods.mossfuse.config import ADAPT_MAX_STEPS, MossFuseConfig
 from mossfuse.methods.mossfuse.inference import FusedMossFuse
 from mossfuse.methods.mossfuse.network import MossFuseNet, count_parameters
 from mossfuse.methods.mossfuse.train.step import make_degradation
@@ -98,7 +98,8 @@ class MossFuse(TrainableMethod):
     #: survives :meth:`load` (a checkpoint's config replaces everything else)
     RUNTIME_FIELDS = ("inference_dtype", "num_threads", "memory_limit_gb", "adapt_steps",
                       "adapt_crop", "adapt_batch_size", "adapt_lr", "adapt_seed",
-                      "adapt_batchnorm", "adapt_autocast", "adapt_channels_last")
+                      "adapt_batchnorm", "adapt_autocast", "adapt_channels_last",
+                      "adapt_seconds")
 
     @classmethod
     def default_weights(cls) -> str:
@@ -177,7 +178,7 @@ class MossFuse(TrainableMethod):
             )
         self._check_memory(*inputs.hr_msi.shape[-2:])
         fused, degradation, adapt_info = self.inference_path(), self.degradation, None
-        if cfg.adapt_steps > 0:
+        if cfg.adapts:
             net, degradation, adapt_info = self.adapted(inputs)
             fused = net.inference_path(_DTYPES[cfg.inference_dtype])
         old_threads = torch.get_num_threads()
@@ -245,20 +246,23 @@ class MossFuse(TrainableMethod):
         from mossfuse.methods.mossfuse.train import TrainConfig
 
         cfg = self.config
+        if steps is None:
+            steps = cfg.adapt_steps or (ADAPT_MAX_STEPS if cfg.adapt_seconds else 0)
         r = int(inputs.ratio)
         side = min(cfg.adapt_crop, min(inputs.hr_msi.shape[-2:]))
         crop = (side // r) * r if side >= r else None
         lr = cfg.adapt_lr
         kw = dict(mode="single-scene", crop=crop, sampling="random", augment=True,
-                  batch_size=cfg.adapt_batch_size, steps=cfg.adapt_steps if steps is None
-                  else steps, lr=lr, lr_degradation=lr, lr_schedule="constant",
+                  batch_size=cfg.adapt_batch_size, steps=steps, lr=lr, lr_degradation=lr,
+                  lr_schedule="constant",
                   seed=cfg.adapt_seed, checkpoint_every=0, validate_every=0, log_every=10,
                   progress=False, device="cpu", autocast=cfg.adapt_autocast,
                   channels_last=cfg.adapt_channels_last)
         kw.update(overrides)
         return TrainConfig(**kw)
 
-    def adapted(self, inputs: FusionInputs, steps: int | None = None, *, evaluator=None,
+    def adapted(self, inputs: FusionInputs, steps: int | None = None, *,
+                seconds: float | None = None, evaluator=None,
                 **overrides: Any) -> tuple[MossFuseNet, Any, dict[str, Any]]:
         """Per-scene adaptation: fine-tune copies of the loaded network and degradation module
         on ``inputs`` alone with the self-supervised training losses (no reference; the PSF
@@ -269,8 +273,12 @@ class MossFuse(TrainableMethod):
         loaded weights. ``evaluator`` (a validation callable holding references, for
         benchmarks only) and ``overrides`` (e.g. ``validate_every``) go to the trainer.
 
-        Returns ``(net (eval mode), degradation, info)``: info has ``steps``, ``seconds``
-        (training time without validation), ``crop``, ``lr`` and the last loss terms.
+        ``steps`` / ``seconds`` default to ``adapt_steps`` / ``adapt_seconds`` (a time budget
+        ends the adaptation after the step that reaches it).
+
+        Returns ``(net (eval mode), degradation, info)``: info has ``steps`` (done),
+        ``seconds`` (training time without validation), ``stopped_by`` (``"steps"`` or
+        ``"time"``), ``crop``, ``lr`` and the last loss terms.
         """
         import copy
 
@@ -281,13 +289,17 @@ class MossFuse(TrainableMethod):
             warnings.warn("adapting untrained (random) weights", RuntimeWarning, stacklevel=2)
         net = copy.deepcopy(self.net)
         net.frozen_batchnorm = self.config.adapt_batchnorm == "frozen"
+        budget = self.config.adapt_seconds if seconds is None else seconds
         result = train(self.config, tc, [inputs.blind()], None, evaluator=evaluator,
-                       net=net, degradation=copy.deepcopy(self.degradation))
+                       net=net, degradation=copy.deepcopy(self.degradation),
+                       session_seconds=budget)
         result.state.net.frozen_batchnorm = False
         val_s = sum(float(h.get("val_seconds", 0.0)) for h in result.history)
         losses = {k: float(v) for k, v in result.last.items()
                   if k in ("ma", "sc", "sct", "de", "total")}
-        info = {"steps": int(tc.steps or 0), "seconds": float(result.seconds) - val_s,
+        complete = result.info.get("complete", True)
+        info = {"steps": int(result.steps), "seconds": float(result.seconds) - val_s,
+                "stopped_by": "steps" if complete else "time",
                 "crop": tc.crop, "batchnorm": self.config.adapt_batchnorm,
                 "batch_size": tc.batch_size, "lr": tc.lr, "seed": tc.seed,
                 "last_losses": losses, "history": result.history}
