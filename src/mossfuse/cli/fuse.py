@@ -69,7 +69,7 @@ def fuse_command(
     adapt_steps: Annotated[int | None, typer.Option(
         min=0, help="mossfuse only: fine-tune the loaded weights on this pair for N steps of "
                     "the self-supervised losses before fusing (no reference is used; about "
-                    "4 s a step on a 2-core CPU)"
+                    "2 s a step on a 2-core CPU)"
     )] = None,
     adapt_seconds: Annotated[float | None, typer.Option(
         help="mossfuse only: adapt for at most S seconds of training (alone, or with "
