@@ -167,7 +167,9 @@ def fuse_command(
     else:
         adapted = outcome.adaptation
         took = f"{outcome.seconds:.2f} s"
-        if adapted:
+        if adapted and adapted.get("stopped_by") == "diverged":
+            took += " (adaptation diverged: fused with the loaded weights, unadapted)"
+        elif adapted:
             took += (f" (adapted {adapted['steps']} steps in {adapted['seconds']:.1f} s of it"
                      + (", time budget reached" if adapted.get("stopped_by") == "time" else "")
                      + ")")

@@ -395,6 +395,32 @@ def test_cli_adapt_seconds_says_the_budget_ended_it(tmp_path, capsys):
     assert np.load(tmp_path / "o.npy").shape == (12, 8, 8)
 
 
+def test_a_diverging_adaptation_falls_back_to_the_loaded_weights(tmp_path, capsys):
+    from mossfuse.cli import main
+
+    ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
+    plain = MossFuse(**TINY)
+    plain.load(ckpt)
+    wild = MossFuse({**TINY, "adapt_steps": 3, "adapt_crop": 8, "adapt_lr": 100.0})
+    wild.load(ckpt)
+    with pytest.warns(RuntimeWarning, match="adaptation diverged"):
+        res = wild.fuse(_tiny_inputs())
+    assert res.info["adaptation"]["stopped_by"] == "diverged"
+    np.testing.assert_array_equal(res.hr_hsi, plain.fuse(_tiny_inputs()).hr_hsi)
+    # the console line says so (and the output is the unadapted fusion)
+    inputs = _tiny_inputs()
+    np.save(tmp_path / "lr.npy", inputs.lr_hsi.transpose(1, 2, 0))
+    np.save(tmp_path / "hr.npy", inputs.hr_msi.transpose(1, 2, 0))
+    (tmp_path / "cfg.json").write_text(json.dumps({"adapt_crop": 8, "adapt_lr": 100.0}))
+    with pytest.warns(RuntimeWarning, match="adaptation diverged"):
+        main(["fuse", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi",
+              str(tmp_path / "hr.npy"), "--method", "mossfuse", "--weights", str(ckpt),
+              "--config", str(tmp_path / "cfg.json"), "-q", "--out", str(tmp_path / "o.npy"),
+              "--adapt-steps", "3"])
+    assert "adaptation diverged: fused with the loaded weights" in capsys.readouterr().out
+    assert (tmp_path / "o.npy").exists()
+
+
 def test_adaptation_speed_settings_reach_its_training_config(tmp_path):
     ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
     fast = MossFuse({**TINY, "adapt_steps": 2, "adapt_crop": 8, "adapt_autocast": "bfloat16",

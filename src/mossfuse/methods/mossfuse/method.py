@@ -179,8 +179,16 @@ class MossFuse(TrainableMethod):
         self._check_memory(*inputs.hr_msi.shape[-2:])
         fused, degradation, adapt_info = self.inference_path(), self.degradation, None
         if cfg.adapts:
-            net, degradation, adapt_info = self.adapted(inputs)
-            fused = net.inference_path(_DTYPES[cfg.inference_dtype])
+            try:
+                net, degradation, adapt_info = self.adapted(inputs)
+                fused = net.inference_path(_DTYPES[cfg.inference_dtype])
+            except FloatingPointError as exc:
+                # a diverged adaptation must not cost the user the fusion: the loaded weights
+                # fuse, unadapted, and the result says so
+                warnings.warn(f"per-scene adaptation diverged ({exc}); fused with the loaded "
+                              "weights, unadapted", RuntimeWarning, stacklevel=3)
+                adapt_info = {"steps": 0, "seconds": 0.0, "stopped_by": "diverged",
+                              "diverged": str(exc)}
         old_threads = torch.get_num_threads()
         if cfg.num_threads is not None:
             torch.set_num_threads(cfg.num_threads)
