@@ -336,17 +336,24 @@ def test_adaptation_fine_tunes_a_copy_on_the_pair_and_survives_loading(tmp_path)
     assert reloaded.config.adapt_steps == 0
 
 
-def test_cli_adapt_steps_fine_tunes_before_fusing(tmp_path, capsys):
-    from mossfuse.cli import main
-
+def _tiny_fuse_args(tmp_path: Path, **config) -> list[str]:
+    """``mossfuse fuse`` arguments (no ``--out``) for the tiny pair and a tiny checkpoint,
+    with ``config`` as the method's ``--config`` JSON."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
     inputs = _tiny_inputs()
     np.save(tmp_path / "lr.npy", inputs.lr_hsi.transpose(1, 2, 0))
     np.save(tmp_path / "hr.npy", inputs.hr_msi.transpose(1, 2, 0))
-    (tmp_path / "cfg.json").write_text(json.dumps({"adapt_crop": 8}))
-    common = ["fuse", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
-              "--method", "mossfuse", "--weights", str(ckpt), "--config",
-              str(tmp_path / "cfg.json"), "-q"]
+    (tmp_path / "cfg.json").write_text(json.dumps(config))
+    return ["fuse", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
+            "--method", "mossfuse", "--weights", str(ckpt), "--config",
+            str(tmp_path / "cfg.json"), "-q"]
+
+
+def test_cli_adapt_steps_fine_tunes_before_fusing(tmp_path, capsys):
+    from mossfuse.cli import main
+
+    common = _tiny_fuse_args(tmp_path, adapt_crop=8)
     main([*common, "--out", str(tmp_path / "plain.npy")])
     main([*common, "--out", str(tmp_path / "adapted.npy"), "--adapt-steps", "2"])
     plain, adapted = np.load(tmp_path / "plain.npy"), np.load(tmp_path / "adapted.npy")
@@ -382,14 +389,8 @@ def test_adaptation_time_budget_ends_it_after_the_step_that_reaches_it(tmp_path)
 def test_cli_adapt_seconds_says_the_budget_ended_it(tmp_path, capsys):
     from mossfuse.cli import main
 
-    ckpt = _tiny_checkpoint(tmp_path / "tiny", seed=1)
-    inputs = _tiny_inputs()
-    np.save(tmp_path / "lr.npy", inputs.lr_hsi.transpose(1, 2, 0))
-    np.save(tmp_path / "hr.npy", inputs.hr_msi.transpose(1, 2, 0))
-    (tmp_path / "cfg.json").write_text(json.dumps({"adapt_crop": 8}))
-    main(["fuse", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
-          "--method", "mossfuse", "--weights", str(ckpt), "--config", str(tmp_path / "cfg.json"),
-          "-q", "--out", str(tmp_path / "o.npy"), "--adapt-seconds", "0.000001"])
+    main([*_tiny_fuse_args(tmp_path, adapt_crop=8), "--out", str(tmp_path / "o.npy"),
+          "--adapt-seconds", "0.000001"])
     assert "adapted 1 steps" in (out := capsys.readouterr().out)
     assert "time budget reached" in out
     assert np.load(tmp_path / "o.npy").shape == (12, 8, 8)
@@ -408,15 +409,9 @@ def test_a_diverging_adaptation_falls_back_to_the_loaded_weights(tmp_path, capsy
     assert res.info["adaptation"]["stopped_by"] == "diverged"
     np.testing.assert_array_equal(res.hr_hsi, plain.fuse(_tiny_inputs()).hr_hsi)
     # the console line says so (and the output is the unadapted fusion)
-    inputs = _tiny_inputs()
-    np.save(tmp_path / "lr.npy", inputs.lr_hsi.transpose(1, 2, 0))
-    np.save(tmp_path / "hr.npy", inputs.hr_msi.transpose(1, 2, 0))
-    (tmp_path / "cfg.json").write_text(json.dumps({"adapt_crop": 8, "adapt_lr": 100.0}))
+    args = _tiny_fuse_args(tmp_path / "cli", adapt_crop=8, adapt_lr=100.0)
     with pytest.warns(RuntimeWarning, match="adaptation diverged"):
-        main(["fuse", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi",
-              str(tmp_path / "hr.npy"), "--method", "mossfuse", "--weights", str(ckpt),
-              "--config", str(tmp_path / "cfg.json"), "-q", "--out", str(tmp_path / "o.npy"),
-              "--adapt-steps", "3"])
+        main([*args, "--out", str(tmp_path / "o.npy"), "--adapt-steps", "3"])
     assert "adaptation diverged: fused with the loaded weights" in capsys.readouterr().out
     assert (tmp_path / "o.npy").exists()
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from mossfuse_testing import single_threaded_torch, tiny_config  # noqa: F401
-from test_mossfuse_trainer import TINY_TRAIN, _case, _inputs
+from test_mossfuse_trainer import TINY_TRAIN, _case, _inputs, train_console_command
 
 from mossfuse.methods.gsa import GSA
 from mossfuse.methods.mossfuse.train import TrainConfig, Trainer, train
@@ -93,22 +93,9 @@ def test_warm_start_needs_its_steps():
 
 def test_train_command_speed_and_warm_start_options_through_the_console_script(tmp_path):
     import json
-    import shutil
     import subprocess
-    import sys
 
-    from mossfuse.data.io import write_cube
-
-    case = _case(5)
-    write_cube(case.inputs.lr_hsi, tmp_path / "lr.npy")
-    write_cube(case.inputs.hr_msi, tmp_path / "hr.npy")
-    (tmp_path / "cfg.json").write_text(json.dumps(
-        {"model": {"channels": 8, "heads": 2}, "train": {"crop": 8, "checkpoint_every": 0}}))
-    exe = shutil.which("mossfuse")
-    cmd = ([exe] if exe else [sys.executable, "-m", "mossfuse.cli"]) + [
-        "train", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
-        "--config", str(tmp_path / "cfg.json"), "--steps", "2", "--threads", "1",
-        "--no-progress"]
+    cmd = train_console_command(tmp_path, 5, 2)
     ok = subprocess.run(cmd + ["--out", str(tmp_path / "run"), "--autocast", "bfloat16",
                                "--channels-last", "--warm-start", "gsa",
                                "--warm-start-steps", "1"],

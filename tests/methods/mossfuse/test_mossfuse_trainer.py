@@ -274,25 +274,32 @@ def test_train_command_single_scene(tmp_path, capsys):
     assert exc.value.code == 2
 
 
-def test_train_command_in_sessions_through_the_console_script(tmp_path):
-    """``mossfuse train --session-steps`` ends with a checkpoint and says how to go on; the
-    same command with ``--resume`` finishes the run (installed console script, subprocess)."""
+def train_console_command(tmp_path, seed: int, steps: int) -> list[str]:
+    """The installed ``mossfuse train`` command (no ``--out``) on a tiny single-scene pair
+    written to ``tmp_path`` (a tiny model, 8 px crops, one thread, no progress bar)."""
     import shutil
-    import subprocess
     import sys
 
     from mossfuse.data.io import write_cube
 
-    case = _case(4)
+    case = _case(seed)
     write_cube(case.inputs.lr_hsi, tmp_path / "lr.npy")
     write_cube(case.inputs.hr_msi, tmp_path / "hr.npy")
     (tmp_path / "cfg.json").write_text(json.dumps(
         {"model": {"channels": 8, "heads": 2}, "train": {"crop": 8, "checkpoint_every": 0}}))
     exe = shutil.which("mossfuse")
-    cmd = ([exe] if exe else [sys.executable, "-m", "mossfuse.cli"]) + [
+    return ([exe] if exe else [sys.executable, "-m", "mossfuse.cli"]) + [
         "train", "--lr-hsi", str(tmp_path / "lr.npy"), "--hr-msi", str(tmp_path / "hr.npy"),
-        "--config", str(tmp_path / "cfg.json"), "--steps", "3", "--out", str(tmp_path / "run"),
-        "--threads", "1", "--no-progress"]
+        "--config", str(tmp_path / "cfg.json"), "--steps", str(steps), "--threads", "1",
+        "--no-progress"]
+
+
+def test_train_command_in_sessions_through_the_console_script(tmp_path):
+    """``mossfuse train --session-steps`` ends with a checkpoint and says how to go on; the
+    same command with ``--resume`` finishes the run (installed console script, subprocess)."""
+    import subprocess
+
+    cmd = train_console_command(tmp_path, 4, 3) + ["--out", str(tmp_path / "run")]
     first = subprocess.run(cmd + ["--session-steps", "2"], capture_output=True, text=True,
                            timeout=300)
     assert first.returncode == 0, first.stderr
